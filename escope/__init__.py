@@ -1,0 +1,58 @@
+"""escope: fast, lazy, exact analysis of EScope electrophysiology recordings.
+
+This package replaces the analysis library that ships with the EScope
+acquisition program, with the same names (``Recording``, ``rmsnoise``,
+``detectspikes``, ``units``, ``peakx``, ``spikex``).
+
+``import escope`` stays light: numba, matplotlib, neo and spikeinterface are
+imported only by the functions that use them.
+
+Examples
+--------
+>>> import escope
+>>> rec = escope.Recording("20231030-154906.escope")   # doctest: +SKIP
+>>> y = rec.data("ai0", "uV")                          # doctest: +SKIP
+>>> spikes = escope.detectspikes(y, 5 * escope.rmsnoise(y))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._format import FormatError, PartialDataWarning
+from .recording import Recording
+from .writer import write
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Recording",
+    "write",
+    "FormatError",
+    "PartialDataWarning",
+    "DownloadError",
+    "rmsnoise",
+    "detectspikes",
+    "units",
+    "peakx",
+    "spikex",
+    "__version__",
+]
+
+_SUBMODULES = {"units", "peakx", "spikex"}
+_LAZY = {"rmsnoise": "spikex", "detectspikes": "spikex", "DownloadError": "_remote"}
+
+
+def __getattr__(name: str) -> Any:
+    # Submodules and the numba-backed functions load on first use, so that
+    # `import escope` does not pay for numba.
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'escope' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

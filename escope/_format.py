@@ -1,0 +1,395 @@
+"""The EScope file format: the one parser of the project.
+
+Everything that knows how ``.escope``/``.dat``/``.config`` files are laid out
+lives here. :class:`escope.Recording` and :mod:`escope_neo` both build on
+:func:`read_header`, which reads the sidecar (and the ``.config`` of old
+versions) once, checks it, and returns a :class:`Header` of plain values that
+say where every sample is. Samples are never read here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .units import parse_scale
+
+__all__ = [
+    "FormatError",
+    "PartialDataWarning",
+    "Header",
+    "read_header",
+    "resolve_paths",
+    "decode_config",
+    "encode_config",
+    "parse_version",
+]
+
+KNOWN_VERSIONS = ((3, 0), (3, 1), (3, 2), (3, 3))
+NEWEST = KNOWN_VERSIONS[-1]
+EXTENSIONS = (".escope", ".dat", ".config")
+_VERSION_RE = re.compile(r"^escope-(\d+)(?:\.(\d+))?$")
+_SAVED_SWEEP_RE = re.compile(r"^\d{8}-\d{6}-\d{3}$")
+
+
+class FormatError(ValueError):
+    """A recording that is malformed or of an unsupported version.
+
+    The message names the file and says what is wrong.
+    """
+
+
+class PartialDataWarning(UserWarning):
+    """Trailing samples that do not make a whole scan or sweep were dropped."""
+
+
+def resolve_paths(filename: str | os.PathLike) -> tuple[Path, Path, Path]:
+    """Return the ``.escope``, ``.dat`` and ``.config`` paths of a recording.
+
+    `filename` may name any of the three files or the bare ``NAME``.
+    """
+    try:
+        path = Path(os.fspath(filename))
+    except TypeError:
+        raise TypeError(
+            f"filename must be a str or os.PathLike, not {type(filename).__name__}"
+        ) from None
+    if path.suffix.lower() in EXTENSIONS:
+        path = path.with_suffix("")
+    base = str(path)
+    return Path(base + ".escope"), Path(base + ".dat"), Path(base + ".config")
+
+
+def parse_version(text: Any, source: str = "recording") -> tuple[int, int]:
+    """Return ``(major, minor)`` of an ``escope-X[.Y]`` version string.
+
+    Unknown newer ``escope-3.x``/``escope-4.x`` versions are returned with a
+    warning (they are read as the newest known layout); anything else raises
+    :class:`FormatError`.
+    """
+    if not isinstance(text, str):
+        raise FormatError(f"{source}: 'version' must be a string, not {text!r}")
+    m = _VERSION_RE.match(text.strip())
+    if m is None:
+        raise FormatError(f"{source}: unknown version {text!r} (expected 'escope-3.x')")
+    version = (int(m.group(1)), int(m.group(2) or 0))
+    if version in KNOWN_VERSIONS:
+        return version
+    if version > NEWEST and version[0] in (3, 4):
+        warnings.warn(
+            f"{source}: version {text!r} is newer than this library knows "
+            f"(escope-{NEWEST[0]}.{NEWEST[1]}); reading it as escope-{NEWEST[0]}.{NEWEST[1]}",
+            UserWarning,
+            stacklevel=3,
+        )
+        return version
+    raise FormatError(f"{source}: unsupported version {text!r}")
+
+
+def _config_hook(obj: dict) -> Any:
+    tag = obj.get("__type__")
+    if tag == "array":
+        shape, data = obj.get("shape"), obj.get("data")
+        if not isinstance(shape, list) or not isinstance(data, list):
+            raise ValueError("array without list 'shape' and 'data'")
+        try:
+            arr = np.asarray(data)
+            return arr.reshape([int(n) for n in shape])
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"bad array {shape}: {exc}") from None
+    if tag == "Struct":
+        return {k: v for k, v in obj.items() if k != "__type__"}
+    return obj
+
+
+def decode_config(text: str | bytes) -> Any:
+    """Decode settings JSON, turning ``"array"`` objects into numpy arrays
+    and dropping ``"Struct"`` tags. ``NaN``/``Infinity`` are accepted."""
+    return json.loads(text, object_hook=_config_hook)
+
+
+def _encode(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return {"__type__": "array", "shape": list(obj.shape), "data": obj.ravel().tolist()}
+    if isinstance(obj, dict):
+        out = {} if "__type__" in obj else {"__type__": "Struct"}
+        out.update((str(k), _encode(v)) for k, v in obj.items())
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def encode_config(config: dict) -> Any:
+    """The inverse of :func:`decode_config`: plain JSON-able objects with
+    ``"Struct"`` and ``"array"`` tags, as the acquisition program writes."""
+    return _encode(config)
+
+
+def _get(config: dict, path: str, default: Any = None) -> Any:
+    node: Any = config
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return default
+        node = node[key]
+    return node
+
+
+@dataclass(frozen=True)
+class Header:
+    """Everything about a recording except its samples.
+
+    Sample ``k`` of channel ``c`` in sweep ``n`` is element
+    ``(n * n_scans + k) * n_channels + c`` of the ``.dat`` file, read as
+    :attr:`dtype`. Continuous recordings and saved sweeps have ``n_sweeps == 1``.
+    """
+
+    escope_path: Path
+    dat_path: Path
+    config_path: Path | None
+    version: str
+    version_info: tuple[int, int]
+    rundate: str
+    rate_Hz: float
+    channels: tuple[str, ...]
+    scale: tuple[str, ...]
+    gains: tuple[float, ...]
+    units: tuple[str, ...]
+    sweep_s: float
+    sweep_scans: int
+    config: dict
+    dtype: np.dtype
+    kind: str  # "continuous", "triggered" or "sweep"
+    n_sweeps: int
+    n_scans: int  # scans per sweep (triggered) or in all (continuous, sweep)
+    trigger_index: int  # scan of the trigger within a sweep; 0 when not triggered
+    dropped_scans: int
+    dropped_samples: int
+    sidecar: dict = field(repr=False)
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channels)
+
+    @property
+    def triggered(self) -> bool:
+        return self.kind == "triggered"
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the samples in file order: ``(N, S, C)`` or ``(T, C)``."""
+        if self.triggered:
+            return (self.n_sweeps, self.n_scans, self.n_channels)
+        return (self.n_scans, self.n_channels)
+
+    @property
+    def n_bytes(self) -> int:
+        """Bytes of whole scans/sweeps at the start of the ``.dat`` file."""
+        return self.n_sweeps * self.n_scans * self.n_channels * self.dtype.itemsize
+
+    @property
+    def rundate_datetime(self) -> datetime | None:
+        try:
+            return datetime.strptime(self.rundate, "%Y%m%d-%H%M%S")
+        except ValueError:
+            return None
+
+    def channel_index(self, channel: int | str) -> int:
+        """Index of `channel`, given as an index (negative from the end) or a name."""
+        if isinstance(channel, str):
+            try:
+                return self.channels.index(channel)
+            except ValueError:
+                raise ValueError(
+                    f"no channel named {channel!r}; channels are {list(self.channels)}"
+                ) from None
+        if isinstance(channel, (bool, np.bool_)) or not isinstance(channel, (int, np.integer)):
+            raise TypeError(f"channel must be an int or a name, not {channel!r}")
+        n = self.n_channels
+        if not -n <= channel < n:
+            raise IndexError(f"channel {channel} out of range for {n} channel(s)")
+        return int(channel) % n
+
+
+def _number(sidecar: dict, key: str, src: str) -> float:
+    value = sidecar.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FormatError(f"{src}: {key!r} must be a number, not {value!r}")
+    return float(value)
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(2, f"{what} not found", str(path)) from None
+    except IsADirectoryError:
+        raise FormatError(f"{path}: is a directory, not a {what}") from None
+    try:
+        return decode_config(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise FormatError(f"{path}: {what} is not valid JSON ({exc})") from None
+
+
+def read_header(filename: str | os.PathLike) -> Header:
+    """Read and check a recording's sidecar (and ``.config``); size its ``.dat``.
+
+    Raises
+    ------
+    FormatError
+        If the sidecar or settings are malformed or of an unknown version.
+    FileNotFoundError
+        If the sidecar, the ``.dat`` or a needed ``.config`` is missing.
+    """
+    escope_path, dat_path, config_path = resolve_paths(filename)
+    src = str(escope_path)
+    sidecar = _read_json(escope_path, "sidecar")
+    if not isinstance(sidecar, dict):
+        raise FormatError(f"{src}: the sidecar must be a JSON object")
+
+    if "version" not in sidecar:
+        raise FormatError(f"{src}: missing key 'version'")
+    version_info = parse_version(sidecar["version"], src)
+    for key in ("rundate", "rate_Hz", "channels", "scale", "sweep_s", "sweep_scans"):
+        if key not in sidecar:
+            raise FormatError(f"{src}: missing key {key!r}")
+
+    rundate = sidecar["rundate"]
+    if not isinstance(rundate, str):
+        raise FormatError(f"{src}: 'rundate' must be a string, not {rundate!r}")
+    rate = _number(sidecar, "rate_Hz", src)
+    if not (math.isfinite(rate) and rate > 0):
+        raise FormatError(f"{src}: 'rate_Hz' must be a positive number, not {rate!r}")
+    sweep_s = _number(sidecar, "sweep_s", src)
+    sweep_scans = sidecar["sweep_scans"]
+    if isinstance(sweep_scans, float) and sweep_scans.is_integer():
+        sweep_scans = int(sweep_scans)
+    if isinstance(sweep_scans, bool) or not isinstance(sweep_scans, int):
+        raise FormatError(f"{src}: 'sweep_scans' must be an integer, not {sweep_scans!r}")
+
+    channels = sidecar["channels"]
+    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+        raise FormatError(f"{src}: 'channels' must be a list of strings")
+    if not channels:
+        raise FormatError(f"{src}: the recording has zero channels")
+    if len(set(channels)) != len(channels):
+        raise FormatError(f"{src}: channel names are not unique: {channels}")
+    scale = sidecar["scale"]
+    if not isinstance(scale, list):
+        raise FormatError(f"{src}: 'scale' must be a list of strings")
+    if len(scale) != len(channels):
+        raise FormatError(
+            f"{src}: {len(channels)} channel(s) but {len(scale)} scale string(s)"
+        )
+    gains, units = [], []
+    for text in scale:
+        try:
+            gain, unit = parse_scale(text)
+        except ValueError as exc:
+            raise FormatError(f"{src}: {exc}") from None
+        gains.append(gain)
+        units.append(unit)
+
+    if "config" in sidecar:
+        config, cfg_path = sidecar["config"], None
+        if not isinstance(config, dict):
+            raise FormatError(f"{src}: 'config' must be an object")
+    elif version_info < (3, 3):
+        cfg_path = config_path
+        config = _read_json(config_path, "settings file")
+        if not isinstance(config, dict):
+            raise FormatError(f"{config_path}: the settings must be a JSON object")
+    else:
+        raise FormatError(f"{src}: missing key 'config' (required from escope-3.3 on)")
+
+    dtype = np.dtype("<f4") if version_info >= (3, 2) else np.dtype("<f8")
+    n_ch = len(channels)
+    try:
+        size = os.stat(dat_path).st_size
+    except FileNotFoundError:
+        raise FileNotFoundError(2, "sample file not found", str(dat_path)) from None
+    if not dat_path.is_file():
+        raise FormatError(f"{dat_path}: not a regular file")
+
+    if _SAVED_SWEEP_RE.match(escope_path.stem):
+        kind = "sweep"
+    elif _get(config, "trig.enable") is True and _get(config, "capt_enable") is True:
+        kind = "triggered"
+    else:
+        kind = "continuous"
+
+    total_scans = size // (n_ch * dtype.itemsize)
+    dropped_samples = size // dtype.itemsize - total_scans * n_ch
+    trigger_index = 0
+    if kind == "triggered":
+        if sweep_scans < 1:
+            raise FormatError(
+                f"{src}: triggered recording with 'sweep_scans' {sweep_scans} (must be >= 1)"
+            )
+        n_sweeps, n_scans = divmod(total_scans, sweep_scans)
+        n_scans, dropped_scans = sweep_scans, n_scans
+        trigger_index = _trigger_index(config, rate, sweep_scans, src)
+    else:
+        n_sweeps, n_scans, dropped_scans = 1, total_scans, 0
+
+    partial_bytes = size - total_scans * n_ch * dtype.itemsize
+    if dropped_scans or partial_bytes:
+        parts = []
+        if dropped_scans:
+            parts.append(f"{dropped_scans} scan(s) of a partial sweep of {sweep_scans}")
+        if partial_bytes:
+            parts.append(
+                f"1 partial scan ({partial_bytes} byte(s), {n_ch * dtype.itemsize} per scan)"
+            )
+        warnings.warn(
+            f"{dat_path}: dropped {' and '.join(parts)} at the end of the file "
+            "(the recording was interrupted)",
+            PartialDataWarning,
+            stacklevel=3,
+        )
+
+    return Header(
+        escope_path=escope_path,
+        dat_path=dat_path,
+        config_path=cfg_path,
+        version=sidecar["version"],
+        version_info=version_info,
+        rundate=rundate,
+        rate_Hz=rate,
+        channels=tuple(channels),
+        scale=tuple(scale),
+        gains=tuple(gains),
+        units=tuple(units),
+        sweep_s=sweep_s,
+        sweep_scans=sweep_scans,
+        config=config,
+        dtype=dtype,
+        kind=kind,
+        n_sweeps=n_sweeps,
+        n_scans=n_scans,
+        trigger_index=trigger_index,
+        dropped_scans=dropped_scans,
+        dropped_samples=dropped_samples,
+        sidecar=sidecar,
+    )
+
+
+def _trigger_index(config: dict, rate: float, sweep_scans: int, src: str) -> int:
+    delay = _get(config, "trig.delay_div", 0)
+    s_div = _get(config, "hori.s_div", 0)
+    for name, value in (("trig.delay_div", delay), ("hori.s_div", s_div)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise FormatError(f"{src}: config {name!r} must be a finite number, not {value!r}")
+    index = int(delay * s_div * rate)
+    return min(max(index, 0), sweep_scans)

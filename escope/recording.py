@@ -1,0 +1,334 @@
+"""`Recording`: lazy access to one EScope recording."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from . import _format
+from ._format import Header
+from .units import UnitLike, conversion_factor
+
+__all__ = ["Recording"]
+
+
+def _is_url(name: Any) -> bool:
+    return isinstance(name, str) and name.lower().startswith(("http://", "https://"))
+
+
+class Recording:
+    """An EScope recording, opened lazily.
+
+    Opening reads only the sidecar (and, for old versions, the ``.config``
+    file). Samples come from a read-only memory map of the ``.dat`` file when
+    they are asked for, so a recording larger than memory opens in
+    milliseconds and :meth:`data` reads only what it returns.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        ``NAME.escope``, ``NAME.dat``, ``NAME.config`` or plain ``NAME``. A
+        name starting with ``http://`` or ``https://`` is downloaded (with its
+        ``.dat`` and, for old versions, ``.config``) into a local cache first.
+
+    Raises
+    ------
+    escope.FormatError
+        If the recording is malformed or of an unsupported version.
+    FileNotFoundError
+        If the sidecar, the ``.dat`` or a needed ``.config`` file is missing.
+    OSError
+        If a download fails (:class:`escope.DownloadError`).
+
+    Warns
+    -----
+    escope.PartialDataWarning
+        When a trailing partial scan or sweep (an interrupted acquisition) is
+        dropped; the message says how many scans.
+
+    Examples
+    --------
+    >>> import escope
+    >>> rec = escope.Recording("20231030-154906.escope")  # doctest: +SKIP
+    >>> y, unit = rec.data("ai0")                           # doctest: +SKIP
+    >>> t = rec.time()                                       # doctest: +SKIP
+    """
+
+    def __init__(self, filename: str | os.PathLike) -> None:
+        source = filename
+        if _is_url(filename):
+            from ._remote import fetch_recording
+
+            filename = fetch_recording(filename)
+        self._source = str(source) if _is_url(source) else None
+        self._header: Header = _format.read_header(filename)
+        self._raw: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def header(self) -> Header:
+        """The parsed header (see :class:`escope._format.Header`)."""
+        return self._header
+
+    @property
+    def filename(self) -> str:
+        """Path of the sidecar (``.escope``) file."""
+        return str(self._header.escope_path)
+
+    @property
+    def rate(self) -> float:
+        """Sampling rate per channel, in Hz."""
+        return self._header.rate_Hz
+
+    @property
+    def channels(self) -> list[str]:
+        """Channel names, in column order."""
+        return list(self._header.channels)
+
+    @property
+    def units(self) -> list[str]:
+        """The unit of each channel (``"mV"``, ``"uV"``, ``"pA"``...)."""
+        return list(self._header.units)
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels."""
+        return self._header.n_channels
+
+    @property
+    def n_scans(self) -> int:
+        """Samples per channel: per sweep if triggered, in all otherwise."""
+        return self._header.n_scans
+
+    @property
+    def n_sweeps(self) -> int:
+        """Number of whole sweeps (1 for continuous recordings and saved sweeps)."""
+        return self._header.n_sweeps
+
+    @property
+    def triggered(self) -> bool:
+        """True for a triggered capture (data is sweeps × samples)."""
+        return self._header.triggered
+
+    @property
+    def kind(self) -> str:
+        """``"continuous"``, ``"triggered"`` or ``"sweep"`` (a saved sweep)."""
+        return self._header.kind
+
+    @property
+    def duration(self) -> float:
+        """Recorded time in seconds (all sweeps together, if triggered)."""
+        return self.n_sweeps * self.n_scans / self.rate
+
+    @property
+    def trigger_index(self) -> int:
+        """Scan index of the trigger within each sweep (0 if not triggered)."""
+        return self._header.trigger_index
+
+    @property
+    def pretrigger_s(self) -> float:
+        """Seconds before the trigger at the start of each sweep (0 if not triggered)."""
+        return self._header.trigger_index / self.rate
+
+    @property
+    def rundate(self):
+        """Start of the run as a :class:`datetime.datetime` (None if unreadable)."""
+        return self._header.rundate_datetime
+
+    def info(self) -> dict[str, Any]:
+        """Return the recording's metadata.
+
+        Returns
+        -------
+        dict
+            ``version``, ``rundate``, ``rate_Hz``, ``channels``, ``scale``,
+            ``sweep_s``, ``sweep_scans`` and ``config`` (the settings as
+            plain dicts and numpy arrays, whether embedded or from
+            ``.config``), plus ``units``, ``kind``, ``n_sweeps``, ``n_scans``,
+            ``trigger_index`` and ``duration_s``.
+        """
+        h = self._header
+        return {
+            "version": h.version,
+            "rundate": h.rundate,
+            "rate_Hz": h.rate_Hz,
+            "channels": list(h.channels),
+            "scale": list(h.scale),
+            "sweep_s": h.sweep_s,
+            "sweep_scans": h.sweep_scans,
+            "config": h.config,
+            "units": list(h.units),
+            "kind": h.kind,
+            "n_sweeps": h.n_sweeps,
+            "n_scans": h.n_scans,
+            "trigger_index": h.trigger_index,
+            "duration_s": self.duration,
+            "filename": self.filename,
+        }
+
+    # ------------------------------------------------------------------ samples
+    def _memmap(self) -> np.ndarray:
+        if self._raw is None:
+            h = self._header
+            if h.n_bytes == 0:
+                file_order = np.zeros(h.shape, dtype=h.dtype)
+            else:
+                file_order = np.memmap(h.dat_path, dtype=h.dtype, mode="r", shape=h.shape)
+            # Channel-major view of the interleaved file: C×T or C×N×S.
+            self._raw = np.moveaxis(file_order, -1, 0)
+        return self._raw
+
+    def _window(self, start: float | None, stop: float | None) -> slice:
+        n = self.n_scans
+
+        def index(t: float | None, default: int) -> int:
+            if t is None:
+                return default
+            # Round the product first so that e.g. 0.1 s at 20 kHz is scan 2000.
+            return min(max(math.ceil(round(float(t) * self.rate, 6)), 0), n)
+
+        i0, i1 = index(start, 0), index(stop, n)
+        return slice(i0, max(i0, i1))
+
+    def rawdata(
+        self,
+        channel: int | str | None = None,
+        *,
+        start: float | None = None,
+        stop: float | None = None,
+    ) -> np.ndarray:
+        """Return unscaled samples as a read-only view of the file (no copy).
+
+        Parameters
+        ----------
+        channel : int or str, optional
+            Index (negative counts from the end) or name. Default: all.
+        start, stop : float, optional
+            Time window in seconds (within each sweep, if triggered):
+            samples with ``start <= t < stop``.
+
+        Returns
+        -------
+        numpy.ndarray
+            C×T (continuous, saved sweep) or C×N×T (triggered); with
+            `channel`, T or N×T.
+        """
+        raw = self._memmap()
+        window = self._window(start, stop)
+        if channel is None:
+            return raw[..., window]
+        return raw[self._header.channel_index(channel)][..., window]
+
+    def data(
+        self,
+        channel: int | str,
+        units: UnitLike | None = None,
+        *,
+        start: float | None = None,
+        stop: float | None = None,
+    ) -> Any:
+        """Return one channel's samples in physical units.
+
+        Parameters
+        ----------
+        channel : int or str
+            Index (negative counts from the end) or a name from :attr:`channels`.
+        units : str or quantities unit, optional
+            Convert to these units (``"uV"``, ``"µV"``, ``pq.mV``, ``"nA"``...).
+        start, stop : float, optional
+            Time window in seconds; only that part of the file is read.
+
+        Returns
+        -------
+        (numpy.ndarray, str) or numpy.ndarray
+            Without `units`: the samples in the channel's own unit and that
+            unit (``"mV"``; micro is spelled ``u``). With `units`: only the
+            converted samples. Length-T vector (continuous, saved sweep) or
+            N×T array (triggered). float32 files give float32 arrays.
+
+        Raises
+        ------
+        ValueError
+            Unknown channel name (the message lists the names), or units that
+            cannot be converted (the message names both).
+        IndexError
+            Channel index out of range.
+
+        Examples
+        --------
+        >>> y, unit = rec.data(0)          # doctest: +SKIP
+        >>> y_uv = rec.data("ai5", "uV")   # doctest: +SKIP
+        """
+        h = self._header
+        c = h.channel_index(channel)
+        factor = h.gains[c]
+        if units is not None:
+            factor *= conversion_factor(h.units[c], units)
+        raw = self.rawdata(c, start=start, stop=stop)
+        out = np.multiply(raw, raw.dtype.type(factor))
+        return out if units is not None else (out, h.units[c])
+
+    def time(self, *, start: float | None = None, stop: float | None = None) -> np.ndarray:
+        """Sample times in seconds from 0 (from the start of each sweep), float64."""
+        window = self._window(start, stop)
+        return np.arange(window.start, window.stop, dtype=np.float64) / self.rate
+
+    # ------------------------------------------------------------------ plots and bridges
+    def plot(self, fig=None, axes=None, *, max_columns: int = 2000) -> None:
+        """Quick look at the whole recording with matplotlib.
+
+        One panel per channel with its name and unit, a shared time axis in
+        seconds and the run date as title; sweeps of a triggered recording are
+        overlaid. Long traces are drawn as a min/max envelope per pixel
+        column, so hours of data plot in about a second.
+
+        Parameters
+        ----------
+        fig : matplotlib.figure.Figure, optional
+            Figure to draw into (new panels are added).
+        axes : sequence of matplotlib.axes.Axes, optional
+            One axes per channel to draw into.
+        max_columns : int
+            Resolution of the envelope (columns across the time axis).
+        """
+        from .plotting import plot_recording
+
+        plot_recording(self, fig=fig, axes=axes, max_columns=max_columns)
+
+    def to_neo(self, lazy: bool = False):
+        """Return the recording as a :class:`neo.core.Block` (imports neo)."""
+        from escope_neo import EScopeIO
+
+        return EScopeIO(self.filename).read_block(lazy=lazy)
+
+    def to_spikeinterface(self):
+        """Return the recording as a SpikeInterface recording extractor."""
+        from escope_neo import read_escope
+
+        return read_escope(self.filename)
+
+    # ------------------------------------------------------------------ life cycle
+    def close(self) -> None:
+        """Drop this object's memory map (arrays already returned stay valid)."""
+        self._raw = None
+
+    def __enter__(self) -> "Recording":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        h = self._header
+        chans = ", ".join(f"{c} ({u})" for c, u in zip(h.channels, h.units))
+        shape = (
+            f"{h.n_sweeps} sweeps × {h.n_scans} scans" if h.triggered else f"{h.n_scans} scans"
+        )
+        return (
+            f"<escope.Recording {h.escope_path.name!r} {h.version} {h.kind}: "
+            f"{h.n_channels} channel(s) [{chans}] at {h.rate_Hz:g} Hz, {shape}, "
+            f"{self.duration:.3f} s>"
+        )
