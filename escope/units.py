@@ -30,6 +30,10 @@ __all__ = ["Units", "UnitLike", "normalize", "parse_scale", "conversion_factor",
 UnitLike = Any
 
 _MICRO = str.maketrans({"\u00b5": "u", "\u03bc": "u"})
+# The SI prefixes (a standard, not a table of units): the units themselves
+# always come from quantities.
+_SI_PREFIXES = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3,
+                "k": 1e3, "M": 1e6, "G": 1e9}
 _UNIT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SCALE_RE = re.compile(
     r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*?)?\s*$"
@@ -86,10 +90,21 @@ def _unit_quantity(text: str):
     if not _UNIT_RE.match(text) or text == "dimensionless":
         raise ValueError(f"unknown unit {text!r}")
     try:
-        q = pq.Quantity(1.0, text)
-    except Exception as exc:  # quantities raises LookupError, ValueError, ...
-        raise ValueError(f"unknown unit {text!r}") from exc
-    return q
+        return pq.Quantity(1.0, text)
+    except Exception:  # quantities raises LookupError, ValueError, ...
+        pass
+    # quantities lacks some prefixed units (nV, pV, fA, MA...): build them
+    # from the prefix and the unit it does know, and register them with it.
+    prefix, base = text[:1], text[1:]
+    if prefix in _SI_PREFIXES and base:
+        try:
+            unit = pq.Quantity(1.0, base)
+        except Exception:
+            pass
+        else:
+            pq.UnitQuantity(text, unit.units * _SI_PREFIXES[prefix], symbol=text)
+            return pq.Quantity(1.0, text)
+    raise ValueError(f"unknown unit {text!r}")
 
 
 @functools.lru_cache(maxsize=256)
