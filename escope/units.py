@@ -34,6 +34,7 @@ _MICRO = str.maketrans({"\u00b5": "u", "\u03bc": "u"})
 # always come from quantities.
 _SI_PREFIXES = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3,
                 "k": 1e3, "M": 1e6, "G": 1e9}
+_ESCOPE_UNIT_RE = re.compile(r"^[fpnumkMG]?[VA]$")
 _UNIT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SCALE_RE = re.compile(
     r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*?)?\s*$"
@@ -79,7 +80,11 @@ def normalize(unit: UnitLike) -> str:
             raise ValueError(f"not a plain unit (magnitude {magnitude}): {unit!r}")
         unit = dim.string
     text = unit.strip().translate(_MICRO)
-    _unit_quantity(text)
+    # The units EScope itself offers (prefixed volts and amperes) are known
+    # without importing quantities, which keeps opening a file in the
+    # low milliseconds; anything else is checked by quantities.
+    if not _ESCOPE_UNIT_RE.match(text):
+        _unit_quantity(text)
     return text
 
 

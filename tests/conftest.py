@@ -28,6 +28,7 @@ def peer():
     """The acquisition program's own library, as a black box (skips when not installed)."""
     from benchmarks.peer import ENV, load_peer, peer_dir
 
-    if peer_dir() is None:
-        pytest.skip(f"the acquisition program's library is not installed (set {ENV})")
-    return load_peer()
+    directory = peer_dir() or (ROOT / ".peer" if (ROOT / ".peer" / "escope").is_dir() else None)
+    if directory is None:
+        pytest.skip(f"the acquisition program's library is not installed (see README; or set {ENV})")
+    return load_peer(directory)
