@@ -1,0 +1,181 @@
+"""Numba kernels: one small kernel per concept.
+
+Imported only by :mod:`escope.peakx` and :mod:`escope.spikex` when a function
+that needs it is first called, so ``import escope`` never loads numba. Every
+kernel is compiled lazily for the array types it meets (float32 stays
+float32; strided and read-only arrays work without copies), cached on disk
+(``cache=True``), and releases the GIL (``nogil=True``) so that channels can
+be processed on several cores by plain threads.
+
+The public functions validate their arguments and dispatch here; the tests
+compare each kernel with a plain NumPy reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_JIT = dict(cache=True, nogil=True)
+
+
+@njit(**_JIT)
+def _grow(a):
+    b = np.empty(2 * len(a), dtype=a.dtype)
+    b[: len(a)] = a
+    return b
+
+
+@njit(**_JIT)
+def schmitt(x, sign, thr_on, thr_off):
+    """Schmitt trigger on ``z = sign * x``.
+
+    Starts low; ``z[i] >= thr_on`` while low opens an event at ``i``;
+    ``z[j] <= thr_off`` while high closes it (exclusive end ``j``). NaN
+    compares false, so it never opens or closes an event.
+
+    Returns ``(ion, ioff, is_open)``: an event still open at the end has
+    ``ioff = len(x)`` and ``is_open`` is True.
+    """
+    n = len(x)
+    ion = np.empty(64, dtype=np.int64)
+    ioff = np.empty(64, dtype=np.int64)
+    k = 0
+    high = False
+    for i in range(n):
+        z = sign * x[i]
+        if high:
+            if z <= thr_off:
+                ioff[k] = i
+                k += 1
+                high = False
+        elif z >= thr_on:
+            if k == len(ion):
+                ion = _grow(ion)
+                ioff = _grow(ioff)
+            ion[k] = i
+            high = True
+    if high:
+        ioff[k] = n
+        k += 1
+    return ion[:k].copy(), ioff[:k].copy(), high
+
+
+@njit(**_JIT)
+def schmittpeak(x, sign, ion, ioff):
+    """Index of the largest ``sign * x`` in each ``[ion, ioff)``, first on
+    ties; NaN never peaks (-1 if a window holds only NaN)."""
+    out = np.empty(len(ion), dtype=np.int64)
+    for k in range(len(ion)):
+        best = -1
+        for i in range(ion[k], ioff[k]):
+            z = sign * x[i]
+            if best < 0:
+                if z == z:  # not NaN
+                    best = i
+            elif z > sign * x[best]:
+                best = i
+        out[k] = best
+    return out
+
+
+@njit(**_JIT)
+def schmitt2(x, thr_a, thr_b):
+    """Runs of ``x > thr_b`` (ended by ``x <= thr_b``) that reach ``thr_a``.
+
+    Returns ``(on_a, off_a, on_b, off_b)``: first index ``>= thr_a`` in the
+    run, one past the last such index, the run's first index, and the first
+    index after it at or below ``thr_b`` (``len(x)`` if the run is open).
+    """
+    n = len(x)
+    out = np.empty((64, 4), dtype=np.int64)
+    k = 0
+    inrun = False
+    has_a = False
+    run_on = 0
+    a_on = 0
+    a_last = 0
+    for i in range(n):
+        v = x[i]
+        if inrun and v <= thr_b:
+            if has_a:
+                if k == out.shape[0]:
+                    bigger = np.empty((2 * k, 4), dtype=np.int64)
+                    bigger[:k] = out
+                    out = bigger
+                out[k, 0] = a_on
+                out[k, 1] = a_last + 1
+                out[k, 2] = run_on
+                out[k, 3] = i
+                k += 1
+            inrun = False
+        elif not inrun and v > thr_b:
+            inrun = True
+            has_a = False
+            run_on = i
+        if inrun and v >= thr_a:
+            if not has_a:
+                a_on = i
+                has_a = True
+            a_last = i
+    if inrun and has_a:
+        if k == out.shape[0]:
+            bigger = np.empty((k + 1, 4), dtype=np.int64)
+            bigger[:k] = out
+            out = bigger
+        out[k, 0] = a_on
+        out[k, 1] = a_last + 1
+        out[k, 2] = run_on
+        out[k, 3] = n
+        k += 1
+    return out[:k].copy()
+
+
+@njit(**_JIT)
+def tkill(peaks, heights, window):
+    """Prune peaks closer than `window`: in repeated passes the lower of
+    two close neighbours gets height 0 (the later one on ties); zeroed
+    peaks are removed after each pass, until a pass removes nothing."""
+    idx = peaks.copy()
+    h = heights.copy()
+    n = len(idx)
+    while True:
+        for k in range(n - 1):
+            if idx[k + 1] - idx[k] < window:
+                if h[k] < h[k + 1]:
+                    h[k] = 0
+                else:
+                    h[k + 1] = 0
+        m = 0
+        for k in range(n):
+            if h[k] != 0:
+                idx[m] = idx[k]
+                h[m] = h[k]
+                m += 1
+        if m == n:
+            return idx[:n].copy()
+        n = m
+
+
+@njit(**_JIT)
+def chunk_rms(x, chunksize):
+    """Population standard deviation of each whole chunk of `x`; chunks
+    holding NaN are left out. Sums run in float64 whatever the input."""
+    nchunks = len(x) // chunksize
+    out = np.empty(nchunks, dtype=np.float64)
+    k = 0
+    for c in range(nchunks):
+        base = c * chunksize
+        s = 0.0
+        for i in range(base, base + chunksize):
+            s += x[i]
+        if s != s:  # NaN in the chunk
+            continue
+        mean = s / chunksize
+        ss = 0.0
+        for i in range(base, base + chunksize):
+            d = x[i] - mean
+            ss += d * d
+        out[k] = np.sqrt(ss / chunksize)
+        k += 1
+    return out[:k].copy()
