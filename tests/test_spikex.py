@@ -1,0 +1,294 @@
+"""detectspikes, rmsnoise, cleancontext: kernels against the reference."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import escope
+from escope.spikex import cleancontext, detectspikes, detectspikes_channels, rmsnoise
+from tests import reference as ref
+
+SETTINGS = settings(max_examples=150, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@st.composite
+def traces(draw, max_len=3000):
+    """Random traces: noise, dense spike trains, constant runs, NaNs, edges above threshold."""
+    n = draw(st.integers(0, max_len))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    kind = draw(st.sampled_from(["noise", "dense", "constant", "steps", "ints"]))
+    if kind == "noise":
+        x = rng.normal(0, 1, n)
+        k = draw(st.integers(0, max(0, n // 20)))
+        x[rng.integers(0, max(n, 1), k)] += rng.choice([-8, 8], k) if n else []
+    elif kind == "dense":
+        x = rng.choice([-9.0, -6.0, 0.0, 3.0, 6.0, 9.0], n)
+    elif kind == "constant":
+        x = np.full(n, draw(st.sampled_from([0.0, 5.0, -5.0, 100.0])))
+    elif kind == "steps":
+        x = np.repeat(rng.normal(0, 6, max(1, n // 7 + 1)), 7)[:n]
+    else:
+        x = rng.integers(-12, 13, n)
+    if kind != "ints" and n and draw(st.booleans()):
+        x[rng.integers(0, n, max(1, n // 50))] = np.nan
+    if n and draw(st.booleans()):
+        x[0] = draw(st.sampled_from([9.0, -9.0, 6.0]))  # starts above threshold
+    if n and draw(st.booleans()):
+        x[-1] = draw(st.sampled_from([9.0, -9.0]))  # ends above threshold
+    dtype = draw(st.sampled_from(["float32", "float64"])) if kind != "ints" else draw(
+        st.sampled_from(["int16", "int64", "uint8"]))
+    if dtype == "uint8":
+        x = np.abs(x)
+    x = x.astype(dtype)
+    view = draw(st.sampled_from(["plain", "strided", "column", "readonly"]))
+    if view == "strided":
+        big = np.zeros(2 * len(x), dtype=x.dtype)
+        big[::2] = x
+        x = big[::2]
+    elif view == "column":
+        big = np.zeros((len(x), 3), dtype=x.dtype)
+        big[:, 1] = x
+        x = big[:, 1]
+    elif view == "readonly":
+        x.setflags(write=False)
+    return x
+
+
+@SETTINGS
+@given(x=traces(), threshold=st.sampled_from([0.5, 2.0, 5.0, 5.5, 8.0]),
+       polarity=st.sampled_from([-1, 0, 1]), tkill=st.sampled_from([None, 0, 1, 3, 50, 500]),
+       upper=st.sampled_from([None, 8.5, 100.0]))
+def test_detectspikes_matches_reference(x, threshold, polarity, tkill, upper):
+    got = detectspikes(x, threshold, polarity, tkill, upper)
+    want = ref.detectspikes(x, threshold, polarity, tkill, upper)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 1000), polarity=st.sampled_from([-1, 0, 1]))
+def test_detectspikes_long_traces(seed, polarity):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, 100_000).astype(np.float32)
+    x[rng.integers(0, len(x), 300)] *= 8
+    np.testing.assert_array_equal(detectspikes(x, 4.0, polarity),
+                                  ref.detectspikes(x, 4.0, polarity))
+
+
+def test_detectspikes_2d_sweeps_are_independent():
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 1, (4, 500))
+    x[1, -1] = 9  # open at the end of sweep 1: must not continue into sweep 2
+    x[2, 0] = 0.5
+    got = detectspikes(x, 2.5)
+    assert isinstance(got, list) and len(got) == 4
+    for row, g in zip(x, got):
+        np.testing.assert_array_equal(g, ref.detectspikes(row, 2.5))
+    assert got[1][-1] == 499
+
+
+def test_detectspikes_edges_and_empty():
+    assert detectspikes([9.0, 0.0, 0.0], 5).tolist() == [0]  # an event may start at 0
+    assert detectspikes([0.0, 0.0, 9.0, 10.0], 5).tolist() == [3]  # still open at the end
+    assert detectspikes([0.0, 1.0, -1.0], 5).tolist() == []  # no spikes at all
+    empty = detectspikes([], 5)
+    assert empty.dtype == np.int64 and empty.shape == (0,)
+    assert detectspikes(np.full(10, np.nan), 1).tolist() == []
+
+
+def test_detectspikes_tkill_semantics():
+    # three close peaks: the middle is highest; a pass zeroes both neighbours
+    x = np.zeros(100)
+    x[[10, 20, 30]] = [6, 9, 7]
+    assert detectspikes(x, 5, tkill=15).tolist() == [20]
+    assert detectspikes(x, 5, tkill=None).tolist() == [10, 20, 30]
+    assert detectspikes(x, 5, tkill=10).tolist() == [10, 20, 30]  # distance 10 is not < 10
+    # equal heights: the later one goes
+    x[[10, 20, 30]] = [6, 6, 0]
+    assert detectspikes(x, 5, tkill=15).tolist() == [10]
+
+
+def test_float32_stays_float32_and_memmap(tmp_path):
+    x = np.random.default_rng(0).normal(0, 1, 20000).astype(np.float32)
+    x[::997] = 9
+    x.tofile(tmp_path / "x.bin")
+    mm = np.memmap(tmp_path / "x.bin", dtype=np.float32, mode="r")
+    np.testing.assert_array_equal(detectspikes(mm, 5), detectspikes(x, 5))
+    assert rmsnoise(mm) == rmsnoise(x)
+
+
+def test_detectspikes_channels_equals_per_channel():
+    rng = np.random.default_rng(5)
+    data = rng.normal(0, 1, (20000, 5)).astype(np.float32).T  # strided rows, like rawdata()
+    data[:, ::400] *= 9
+    thresholds = [3, 4, 5, 6, 7]
+    got = detectspikes_channels(data, thresholds, polarity=0, tkill=30)
+    for c in range(5):
+        np.testing.assert_array_equal(got[c], detectspikes(data[c], thresholds[c], 0, 30))
+    assert [len(a) for a in detectspikes_channels(data, 4.0, n_jobs=1)] == [
+        len(detectspikes(row, 4.0)) for row in data]
+    with pytest.raises(ValueError, match="threshold must be a positive"):
+        detectspikes_channels(data, [1, 2, 3, 4, -1])
+    with pytest.raises(ValueError, match="must be 2-D"):
+        detectspikes_channels(data[0], 1)
+
+
+BAD_DETECT = [
+    (dict(threshold=0), "threshold must be a positive finite number"),
+    (dict(threshold=-1), "threshold must be a positive finite number"),
+    (dict(threshold=np.inf), "threshold must be a positive finite number"),
+    (dict(threshold=np.nan), "threshold must be a positive finite number"),
+    (dict(threshold="5"), None),  # a numeric string is a number
+    (dict(threshold="five"), "threshold must be a positive finite number"),
+    (dict(threshold=None), "threshold must be a positive finite number"),
+    (dict(polarity=2), "polarity must be -1, 0 or 1"),
+    (dict(polarity=True), "polarity must be -1, 0 or 1"),
+    (dict(polarity="up"), "polarity must be -1, 0 or 1"),
+    (dict(tkill=-1), "tkill must be None or a non-negative number"),
+    (dict(tkill="50"), "tkill must be None or a non-negative number"),
+    (dict(yy=np.zeros((2, 2, 2))), "yy must be 1-D or 2-D, not 3-D"),
+    (dict(yy=np.zeros(10, complex)), "yy must be real numbers"),
+    (dict(yy=np.array(["a", "b"])), "yy must be real numbers"),
+    (dict(yy=[object(), object()]), "yy must be real numbers"),
+]
+
+
+@pytest.mark.parametrize("kwargs, message", BAD_DETECT, ids=[str(k) for k, _ in BAD_DETECT])
+def test_detectspikes_bad_input(kwargs, message):
+    args = dict(yy=np.zeros(10), threshold=5, polarity=0, tkill=50)
+    args.update(kwargs)
+    if message is None:
+        assert detectspikes(**args).tolist() == []
+        return
+    with pytest.raises(ValueError, match=message):
+        detectspikes(**args)
+
+
+# --------------------------------------------------------------------------- rmsnoise
+@SETTINGS
+@given(x=traces(max_len=5000), chunksize=st.sampled_from([2, 3, 50, 300]),
+       percentile=st.sampled_from([0, 10, 25, 50, 99.9, 100]))
+def test_rmsnoise_matches_reference(x, chunksize, percentile):
+    assume(len(x) >= chunksize)
+    rows = np.asarray(x, dtype=float)
+    chunks = rows[: len(rows) // chunksize * chunksize].reshape(-1, chunksize)
+    if np.isnan(chunks).any(axis=1).all():
+        with pytest.raises(ValueError, match="every chunk contains NaN"):
+            rmsnoise(x, chunksize, percentile)
+        return
+    got = rmsnoise(x, chunksize, percentile)
+    want = ref.rmsnoise(x, chunksize, percentile)
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+def test_rmsnoise_2d_chunks_do_not_straddle_sweeps():
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1, (3, 1000))
+    x[:, :] += np.array([0, 100, -50])[:, None]  # offsets between sweeps
+    # 1000 = 3 whole chunks of 300 per sweep; straddling would see the jumps
+    assert rmsnoise(x) == pytest.approx(ref.rmsnoise(x), rel=1e-12)
+    assert rmsnoise(x) < 2
+
+
+@pytest.mark.parametrize("sigma", [1e-6, 1e-3, 1.0, 37.0, 1e3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rmsnoise_recovers_sigma_within_1_percent(sigma, dtype):
+    x = (np.random.default_rng(int(sigma * 1e6) % 2**32).normal(0, sigma, 1_000_000)).astype(dtype)
+    assert rmsnoise(x) == pytest.approx(sigma, rel=0.01)
+
+
+def test_rmsnoise_reference_is_the_median_order_statistic():
+    # Independent check of the deterministic reference by simulation.
+    from escope._noise import gaussian_reference
+
+    rng = np.random.default_rng(11)
+    m, n, pct = 50, 40, 25
+    k = min(int(pct * n / 100 + 0.5), n - 1)
+    sims = np.sort(rng.normal(size=(4000, n, m)).std(axis=2), axis=1)[:, k]
+    assert gaussian_reference(m, n, pct) == pytest.approx(np.median(sims), rel=0.003)
+
+
+def test_rmsnoise_is_deterministic_and_ignores_spikes():
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 2, 200_000).astype(np.float32)
+    clean = rmsnoise(x)
+    x[::2000] = 40  # a spike in 15% of the chunks
+    assert rmsnoise(x) == rmsnoise(x.copy())
+    assert rmsnoise(x) == pytest.approx(clean, rel=0.03)
+
+
+BAD_NOISE = [
+    (dict(chunksize=1), "chunksize must be an integer >= 2"),
+    (dict(chunksize=2.5), "chunksize must be an integer >= 2"),
+    (dict(chunksize=True), "chunksize must be an integer >= 2"),
+    (dict(percentile=-1), r"percentile must be in \[0, 100\]"),
+    (dict(percentile=100.5), r"percentile must be in \[0, 100\]"),
+    (dict(percentile="x"), r"percentile must be a number"),
+    (dict(dat=np.zeros(299)), "299 samples are fewer than chunksize 300"),
+    (dict(dat=np.zeros(0)), "0 samples are fewer than chunksize 300"),
+    (dict(dat=np.zeros((2, 2, 400))), "dat must be 1-D or 2-D, not 3-D"),
+    (dict(dat=np.zeros(400, complex)), "dat must be real numbers"),
+    (dict(dat=np.full(600, np.nan)), "every chunk contains NaN"),
+]
+
+
+@pytest.mark.parametrize("kwargs, message", BAD_NOISE, ids=[m for _, m in BAD_NOISE])
+def test_rmsnoise_bad_input(kwargs, message):
+    args = dict(dat=np.ones(1000), chunksize=300, percentile=25)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        rmsnoise(**args)
+
+
+# --------------------------------------------------------------------------- cleancontext
+@SETTINGS
+@given(seed=st.integers(0, 10**6), n=st.integers(0, 400),
+       thr=st.sampled_from([None, 0.5, 0.2]), absthr=st.sampled_from([None, 0.9, 0.5]))
+def test_cleancontext_matches_reference(seed, n, thr, absthr):
+    rng = np.random.default_rng(seed)
+    dat = rng.normal(0, 1, n)
+    idx = np.sort(rng.integers(-5, n + 5, rng.integers(0, 20))) if n else np.array([], int)
+    dat[idx[(idx >= 0) & (idx < n)]] = rng.choice([-6, 6], ((idx >= 0) & (idx < n)).sum())
+    test = [range(-25, -12), range(12, 25)]
+    testabs = [range(-25, -4), range(4, 25)]
+    got = cleancontext(idx, dat, test, testabs, thr, absthr)
+    np.testing.assert_array_equal(got, ref.cleancontext(idx, dat, test, testabs, thr, absthr))
+
+
+def test_cleancontext_examples():
+    y = np.zeros(200)
+    y[[50, 120]] = -10
+    y[60] = -6  # beyond 0.5*h in the spike's direction, at offset +10: only testabs sees it
+    assert cleancontext([50, 120], y).tolist() == [50, 120]
+    y[140] = -6  # offset +20 of spike 120: inside `test`, goes beyond -5
+    assert cleancontext([50, 120], y).tolist() == [50]
+    assert cleancontext([50, 120], y, thr=None).tolist() == [50, 120]
+    assert cleancontext([10, 190], y).tolist() == []  # context leaves the data
+    assert cleancontext([10, 190], y, thr=None, absthr=None).tolist() == [10, 190]
+
+
+def test_top_level_names_and_lazy_numba():
+    assert escope.rmsnoise is rmsnoise and escope.detectspikes is detectspikes
+    assert escope.spikex.cleancontext is cleancontext
+    code = "import sys, escope.spikex, escope.peakx; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1])
+    assert out.stdout.strip() == "False"
+
+
+def test_agrees_with_acquisition_program_inside_the_trace(peer):
+    rng = np.random.default_rng(8)
+    x = rng.normal(0, 1, 50_000)
+    x[1000:-1000:700] += rng.choice([-9, 9], len(range(1000, 49_000, 700)))
+    for polarity in (-1, 0, 1):
+        theirs = np.asarray(peer.detectspikes(x, 5.0, polarity=polarity))
+        np.testing.assert_array_equal(detectspikes(x, 5.0, polarity=polarity), theirs)
