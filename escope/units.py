@@ -143,12 +143,24 @@ def conversion_factor(src: UnitLike, dst: UnitLike) -> float:
 def si_unit(unit: UnitLike) -> str:
     """Return the coherent SI unit for `unit` (``"V"`` for ``"mV"``, ``"A"`` for ``"pA"``).
 
+    A prefixed unit loses its prefix; anything else is expressed in SI base
+    units.
+
     Examples
     --------
-    >>> si_unit("pA")
-    'A'
+    >>> si_unit("pA"), si_unit("mV"), si_unit("V")
+    ('A', 'V', 'V')
     """
-    q = _unit_quantity(normalize(unit)).simplified
+    text = normalize(unit)
+    q = _unit_quantity(text).simplified
+    for candidate in (text, text[1:]):
+        if candidate and _UNIT_RE.match(candidate):
+            try:
+                c = _unit_quantity(candidate).simplified
+            except ValueError:
+                continue
+            if c.dimensionality == q.dimensionality and float(c.magnitude) == 1.0:
+                return candidate
     return q.dimensionality.string
 
 
