@@ -26,39 +26,67 @@ def _grow(a):
     return b
 
 
+_BLOCK = 64
+
+
+@njit(**_JIT)
+def _next_at_or_above(x, sign, thr, i):
+    """First index ``>= i`` with ``sign * x >= thr`` (``len(x)`` if none)."""
+    n = len(x)
+    while i < n:
+        stop = min(i + _BLOCK, n)
+        block = x[i:stop]
+        # Counting over a whole block vectorizes; most blocks of a trace
+        # hold no crossing and are skipped at memory speed.
+        hits = 0
+        for j in range(len(block)):
+            hits += sign * block[j] >= thr
+        if hits:
+            for j in range(len(block)):
+                if sign * block[j] >= thr:
+                    return i + j
+        i = stop
+    return n
+
+
 @njit(**_JIT)
 def schmitt(x, sign, thr_on, thr_off):
     """Schmitt trigger on ``z = sign * x``.
 
     Starts low; ``z[i] >= thr_on`` while low opens an event at ``i``;
-    ``z[j] <= thr_off`` while high closes it (exclusive end ``j``). NaN
-    compares false, so it never opens or closes an event.
+    ``z[j] <= thr_off`` while high closes it (exclusive end ``j``; sample
+    ``j`` cannot open the next event). NaN compares false, so it never
+    opens or closes an event.
 
     Returns ``(ion, ioff, is_open)``: an event still open at the end has
     ``ioff = len(x)`` and ``is_open`` is True.
     """
+    # Two tight scanning loops instead of one state machine: the arrays are
+    # only touched when an event is found, which keeps the scans at memory
+    # speed (a loop that rebinds an array pays reference counting per sample).
     n = len(x)
     ion = np.empty(64, dtype=np.int64)
     ioff = np.empty(64, dtype=np.int64)
     k = 0
-    high = False
-    for i in range(n):
-        z = sign * x[i]
-        if high:
-            if z <= thr_off:
-                ioff[k] = i
-                k += 1
-                high = False
-        elif z >= thr_on:
-            if k == len(ion):
-                ion = _grow(ion)
-                ioff = _grow(ioff)
-            ion[k] = i
-            high = True
-    if high:
-        ioff[k] = n
+    i = 0
+    is_open = False
+    while i < n:
+        i = _next_at_or_above(x, sign, thr_on, i)
+        if i == n:
+            break
+        if k == len(ion):
+            ion = _grow(ion)
+            ioff = _grow(ioff)
+        ion[k] = i
+        i += 1
+        while i < n and not sign * x[i] <= thr_off:
+            i += 1
+        ioff[k] = i
         k += 1
-    return ion[:k].copy(), ioff[:k].copy(), high
+        if i == n:
+            is_open = True
+        i += 1
+    return ion[:k].copy(), ioff[:k].copy(), is_open
 
 
 @njit(**_JIT)
@@ -157,25 +185,31 @@ def tkill(peaks, heights, window):
         n = m
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def chunk_rms(x, chunksize):
     """Population standard deviation of each whole chunk of `x`; chunks
-    holding NaN are left out. Sums run in float64 whatever the input."""
+    holding NaN are left out. Sums run in float64 whatever the input.
+
+    One pass per chunk: sums of ``x - x[first]`` and of their squares
+    (shifting by the chunk's first sample keeps the variance formula free
+    of cancellation). Reassociation lets LLVM vectorize the sums; NaN
+    handling is kept exact (no ``nnan`` fast-math flag).
+    """
     nchunks = len(x) // chunksize
     out = np.empty(nchunks, dtype=np.float64)
     k = 0
     for c in range(nchunks):
-        base = c * chunksize
+        chunk = x[c * chunksize : (c + 1) * chunksize]
+        shift = np.float64(chunk[0])
         s = 0.0
-        for i in range(base, base + chunksize):
-            s += x[i]
-        if s != s:  # NaN in the chunk
-            continue
-        mean = s / chunksize
         ss = 0.0
-        for i in range(base, base + chunksize):
-            d = x[i] - mean
+        for i in range(chunksize):  # a slice and range() let LLVM vectorize
+            d = np.float64(chunk[i]) - shift
+            s += d
             ss += d * d
-        out[k] = np.sqrt(ss / chunksize)
+        if not (ss == ss) or not (shift == shift):  # NaN (or inf) in the chunk
+            continue
+        var = (ss - s * s / chunksize) / chunksize
+        out[k] = np.sqrt(var) if var > 0 else 0.0
         k += 1
     return out[:k].copy()
