@@ -1,0 +1,116 @@
+"""Quick-look plots of recordings (matplotlib is imported only here, when used)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .recording import Recording
+
+__all__ = ["envelope", "plot_recording"]
+
+_BLOCK_SAMPLES = 1 << 22  # samples per channel read at once: bounded memory
+
+
+def envelope(y: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Min/max envelope of a long trace, one pair per column.
+
+    Sample ``i`` belongs to column ``i * columns // len(y)``. NaN samples
+    are ignored (a column of only NaN gives NaN). The data is read in
+    blocks, so a memory-mapped trace never needs to fit in memory.
+
+    Parameters
+    ----------
+    y : ndarray, 1-D
+    columns : int
+        Number of columns (at most ``len(y)``).
+
+    Returns
+    -------
+    (start, lo, hi) : ndarrays
+        First sample index of each column, and its minimum and maximum.
+
+    Examples
+    --------
+    >>> envelope(np.array([1.0, 5, 2, 0, 3, 3]), 3)
+    (array([0, 2, 4]), array([1., 0., 3.]), array([5., 2., 3.]))
+    """
+    n = len(y)
+    columns = max(1, min(int(columns), n))
+    starts = -(-np.arange(columns, dtype=np.int64) * n // columns)  # ceil(k * n / columns)
+    lo = np.full(columns, np.nan)
+    hi = np.full(columns, np.nan)
+    # whole columns per block
+    per_block = max(1, _BLOCK_SAMPLES // max(1, n // columns + 1))
+    for c0 in range(0, columns, per_block):
+        c1 = min(c0 + per_block, columns)
+        i0, i1 = starts[c0], (starts[c1] if c1 < columns else n)
+        block = np.asarray(y[i0:i1], dtype=np.float64)
+        bounds = starts[c0:c1] - i0
+        with np.errstate(invalid="ignore"):
+            finite = ~np.isnan(block)
+            lo_b = np.fmin.reduceat(np.where(finite, block, np.inf), bounds)
+            hi_b = np.fmax.reduceat(np.where(finite, block, -np.inf), bounds)
+        empty = np.add.reduceat(finite, bounds) == 0
+        lo_b[empty] = np.nan
+        hi_b[empty] = np.nan
+        lo[c0:c1], hi[c0:c1] = lo_b, hi_b
+    return starts, lo, hi
+
+
+def display_unit(unit: str) -> str:
+    """Spell micro as µ for people: ``"uV"`` → ``"µV"``."""
+    return "\u00b5" + unit[1:] if unit.startswith("u") and len(unit) > 1 else unit
+
+
+def _draw_trace(ax, t: np.ndarray, y: np.ndarray, max_columns: int, color: str) -> None:
+    if len(y) <= 2 * max_columns:
+        ax.plot(t, y, color=color, lw=0.6)
+        return
+    starts, lo, hi = envelope(y, max_columns)
+    tc = t[starts]
+    ax.fill_between(tc, lo, hi, color=color, lw=0.6, step="post", edgecolor=color)
+
+
+def plot_recording(rec: "Recording", fig: Any = None, axes: Any = None,
+                   max_columns: int = 2000) -> None:
+    """Plot every channel of `rec`; see :meth:`escope.Recording.plot`."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+
+    n = rec.n_channels
+    if axes is not None:
+        axes = list(np.atleast_1d(axes))
+        if len(axes) != n:
+            raise ValueError(f"need {n} axes (one per channel), got {len(axes)}")
+        fig = axes[0].figure
+    else:
+        if fig is None:
+            fig = plt.figure(figsize=(9, 1.2 + 1.6 * n), layout="constrained")
+        axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0].tolist()
+    colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+    t = rec.time()
+    for c, ax in enumerate(axes):
+        color = colors[c % len(colors)]
+        y, unit = rec.data(c)
+        if rec.triggered and rec.n_sweeps:
+            step = max(1, rec.n_scans // max_columns)
+            segs = [np.column_stack([t[::step], sweep[::step]]) for sweep in y]
+            alpha = max(0.05, min(1.0, 5.0 / rec.n_sweeps))
+            ax.add_collection(LineCollection(segs, colors=color, linewidths=0.6, alpha=alpha))
+            ax.autoscale_view()
+            ax.axvline(rec.pretrigger_s, color="0.3", lw=0.8, ls="--", label="trigger")
+        elif len(y):
+            _draw_trace(ax, t, y, max_columns, color)
+        ax.set_ylabel(f"{rec.channels[c]} ({display_unit(unit)})")
+        ax.grid(True, lw=0.3, alpha=0.5)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    axes[-1].set_xlabel("time (s)" + (" from sweep start" if rec.triggered else ""))
+    if len(t):
+        axes[-1].set_xlim(t[0], t[-1])
+    when = rec.rundate.strftime("%Y-%m-%d %H:%M:%S") if rec.rundate else rec.header.rundate
+    what = f"{rec.n_sweeps} sweeps overlaid" if rec.triggered else f"{rec.duration:.3g} s"
+    axes[0].set_title(f"{rec.header.escope_path.name} — {when} — {what}", fontsize=10)
