@@ -1,0 +1,36 @@
+"""escope_neo: EScope recordings in Neo and SpikeInterface.
+
+- :class:`EScopeRawIO`: Neo's RawIO layer (with the buffer API, so Neo and
+  SpikeInterface memory-map the samples directly).
+- :class:`EScopeIO`: Neo's IO layer; reads Blocks and writes them back as
+  ``escope-3.3`` recordings.
+- :class:`EScopeRecordingExtractor` / :func:`read_escope`: a SpikeInterface
+  recording, with a default probe of independent electrodes.
+
+The file format itself is parsed by :mod:`escope` (one parser in the
+project); this package only maps it. SpikeInterface is imported only when
+the extractor is first used.
+
+Examples
+--------
+>>> from escope_neo import EScopeIO, read_escope
+>>> block = EScopeIO("20231030-154906.escope").read_block()   # doctest: +SKIP
+>>> recording = read_escope("20231030-154906.escope")          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .io import EScopeIO
+from .rawio import EScopeRawIO
+
+__all__ = ["EScopeRawIO", "EScopeIO", "EScopeRecordingExtractor", "read_escope", "default_probe"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("EScopeRecordingExtractor", "read_escope", "default_probe"):
+        from . import extractor
+
+        return getattr(extractor, name)
+    raise AttributeError(f"module 'escope_neo' has no attribute {name!r}")

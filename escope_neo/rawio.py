@@ -1,0 +1,146 @@
+"""`EScopeRawIO`: EScope recordings at Neo's RawIO layer."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from neo.rawio.baserawio import (
+    BaseRawWithBufferApiIO,
+    _event_channel_dtype,
+    _signal_buffer_dtype,
+    _signal_channel_dtype,
+    _signal_stream_dtype,
+    _spike_channel_dtype,
+)
+
+from escope._format import Header, read_header
+
+__all__ = ["EScopeRawIO"]
+
+_STREAM = "0"
+_BUFFER = "0"
+
+
+class EScopeRawIO(BaseRawWithBufferApiIO):
+    """Neo RawIO for EScope recordings (``.escope`` + ``.dat``).
+
+    One block; one segment for a continuous recording or saved sweep, one
+    segment per sweep for a triggered capture. One signal stream holds all
+    channels; each segment's samples are described as a raw buffer (file
+    path, little-endian dtype, C order, offset, shape) so Neo and
+    SpikeInterface memory-map them directly. Triggered captures also have a
+    ``"trigger"`` event channel with one event per sweep.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        ``NAME.escope``, ``NAME.dat``, ``NAME.config`` or ``NAME``.
+
+    Examples
+    --------
+    >>> from escope_neo import EScopeRawIO
+    >>> reader = EScopeRawIO("20231030-154906.escope")   # doctest: +SKIP
+    >>> reader.parse_header()                             # doctest: +SKIP
+    >>> raw = reader.get_analogsignal_chunk(i_start=0, i_stop=1000)  # doctest: +SKIP
+    >>> volts = reader.rescale_signal_raw_to_float(raw)   # doctest: +SKIP
+    """
+
+    extensions = ["escope"]
+    rawmode = "one-file"
+
+    def __init__(self, filename: str | os.PathLike = "") -> None:
+        BaseRawWithBufferApiIO.__init__(self)
+        self.filename = str(filename)
+        self._h: Header | None = None
+
+    def _source_name(self) -> str:
+        return self.filename
+
+    def _parse_header(self) -> None:
+        # All knowledge of the format comes from escope's parser; its
+        # FormatError / FileNotFoundError reach the caller unchanged.
+        h = self._h = read_header(self.filename)
+        n_seg = h.n_sweeps if h.triggered else 1
+        sweep_bytes = h.n_scans * h.n_channels * h.dtype.itemsize
+        self._buffer_descriptions = {
+            0: {
+                seg: {
+                    _BUFFER: {
+                        "type": "raw",
+                        "file_path": str(h.dat_path),
+                        "dtype": h.dtype.str,
+                        "order": "C",
+                        "file_offset": seg * sweep_bytes,
+                        "shape": (h.n_scans, h.n_channels),
+                    }
+                }
+                for seg in range(n_seg)
+            }
+        }
+        self._stream_buffer_slice = {_STREAM: None}
+        channels = [
+            (name, name, h.rate_Hz, h.dtype.str, unit, gain, 0.0, _STREAM, _BUFFER)
+            for name, unit, gain in zip(h.channels, h.units, h.gains)
+        ]
+        events = [("trigger", "trigger", "event")] if h.triggered else []
+        self.header = {
+            "nb_block": 1,
+            "nb_segment": [n_seg],
+            "signal_buffers": np.array([("Signals", _BUFFER)], dtype=_signal_buffer_dtype),
+            "signal_streams": np.array([("Signals", _STREAM, _BUFFER)], dtype=_signal_stream_dtype),
+            "signal_channels": np.array(channels, dtype=_signal_channel_dtype),
+            "spike_channels": np.array([], dtype=_spike_channel_dtype),
+            "event_channels": np.array(events, dtype=_event_channel_dtype),
+        }
+        self._generate_minimal_annotations()
+        self._annotate(h)
+
+    def _annotate(self, h: Header) -> None:
+        cfg = h.config
+        trig = cfg.get("trig") if isinstance(cfg.get("trig"), dict) else {}
+        hw = cfg.get("hw") if isinstance(cfg.get("hw"), dict) else {}
+        adapter = hw.get("adapter")
+        block = self.raw_annotations["blocks"][0]
+        block["rec_datetime"] = h.rundate_datetime
+        block["escope_version"] = h.version
+        block["escope_layout"] = h.kind
+        block["rundate"] = h.rundate
+        block["sweep_s"] = float(h.sweep_s)
+        block["sweep_scans"] = int(h.sweep_scans)
+        block["adapter"] = " ".join(map(str, adapter)) if isinstance(adapter, list) else str(adapter)
+        block["triggered"] = h.triggered
+        for key in ("enable", "auto", "source", "direction", "level_div", "delay_div"):
+            value = trig.get(key)
+            if isinstance(value, (bool, int, float, str)):
+                block[f"trigger_{key}"] = value
+        for seg_index, seg in enumerate(block["segments"]):
+            seg["sweep_index"] = seg_index
+            if h.triggered:
+                seg["trigger_time_s"] = h.trigger_index / h.rate_Hz
+            seg["signals"][0]["escope_scale"] = np.array(h.scale)
+
+    def _segment_t_start(self, block_index: int, seg_index: int) -> float:
+        return 0.0
+
+    def _segment_t_stop(self, block_index: int, seg_index: int) -> float:
+        return self._h.n_scans / self._h.rate_Hz
+
+    def _get_signal_t_start(self, block_index: int, seg_index: int, stream_index: int) -> float:
+        return 0.0
+
+    def _get_analogsignal_buffer_description(self, block_index: int, seg_index: int,
+                                             buffer_id: str) -> dict:
+        return self._buffer_descriptions[block_index][seg_index][buffer_id]
+
+    def _event_count(self, block_index: int, seg_index: int, event_channel_index: int) -> int:
+        return 1 if self._h.triggered else 0
+
+    def _get_event_timestamps(self, block_index, seg_index, event_channel_index, t_start, t_stop):
+        t = self._h.trigger_index / self._h.rate_Hz
+        keep = (t_start is None or t >= t_start) and (t_stop is None or t <= t_stop)
+        times = np.array([t] if keep else [], dtype=np.float64)
+        return times, None, np.array(["trigger"] * len(times), dtype="U7")
+
+    def _rescale_event_timestamp(self, event_timestamps, dtype, event_channel_index=None):
+        return event_timestamps.astype(dtype)
