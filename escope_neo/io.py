@@ -7,6 +7,9 @@ import os
 import numpy as np
 from neo.core import Block
 from neo.io.basefromrawio import BaseFromRaw
+from neo.io.baseio import BaseIO
+
+from escope._format import resolve_paths
 
 from escope.units import normalize
 
@@ -44,7 +47,21 @@ class EScopeIO(EScopeRawIO, BaseFromRaw):
 
     def __init__(self, filename: str | os.PathLike) -> None:
         EScopeRawIO.__init__(self, filename=filename)
-        BaseFromRaw.__init__(self, str(filename))
+        # Not BaseFromRaw.__init__: it parses the header at once, and an IO
+        # opened to write a new recording has no file to parse yet.
+        BaseIO.__init__(self, str(filename))
+        if resolve_paths(filename)[0].exists():
+            self.parse_header()
+
+    def read_block(self, *args, **kwargs) -> Block:
+        if self.header is None:
+            self.parse_header()  # raises escope's FormatError / FileNotFoundError
+        return BaseFromRaw.read_block(self, *args, **kwargs)
+
+    def read_segment(self, *args, **kwargs):
+        if self.header is None:
+            self.parse_header()
+        return BaseFromRaw.read_segment(self, *args, **kwargs)
 
     def write_block(self, block: Block, overwrite: bool = False, **kwargs) -> None:
         """Save `block` as an ``escope-3.3`` recording at this IO's filename.

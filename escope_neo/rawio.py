@@ -26,7 +26,9 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
     """Neo RawIO for EScope recordings (``.escope`` + ``.dat``).
 
     One block; one segment for a continuous recording or saved sweep, one
-    segment per sweep for a triggered capture. One signal stream holds all
+    segment per sweep for a triggered capture. A recording without samples
+    is one segment of zero samples whose ``t_stop`` is one sample period
+    (Neo requires ``t_stop > t_start``). One signal stream holds all
     channels; each segment's samples are described as a raw buffer (file
     path, little-endian dtype, C order, offset, shape) so Neo and
     SpikeInterface memory-map them directly. Triggered captures also have a
@@ -124,14 +126,61 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
         return 0.0
 
     def _segment_t_stop(self, block_index: int, seg_index: int) -> float:
-        return self._h.n_scans / self._h.rate_Hz
+        return max(self._h.n_scans, 1) / self._h.rate_Hz
+
+    def _get_analogsignal_chunk(self, block_index, seg_index, i_start, i_stop, stream_index,
+                                channel_indexes):
+        if self._h.n_scans == 0:  # nothing to map: mmap refuses empty ranges
+            n = self._h.n_channels if channel_indexes is None else len(
+                np.arange(self._h.n_channels)[channel_indexes])
+            return np.empty((0, n), dtype=self._h.dtype)
+        return super()._get_analogsignal_chunk(block_index, seg_index, i_start, i_stop,
+                                               stream_index, channel_indexes)
 
     def _get_signal_t_start(self, block_index: int, seg_index: int, stream_index: int) -> float:
         return 0.0
 
+    def _check_segment(self, block_index: int, seg_index: int) -> None:
+        n = self.header["nb_segment"][0]
+        if block_index != 0:
+            raise IndexError(f"{self.filename}: block {block_index} does not exist; "
+                             "an EScope recording has one block (0)")
+        if not 0 <= seg_index < n:
+            raise IndexError(f"{self.filename}: segment {seg_index} does not exist; "
+                             f"there are {n} segment(s), 0 to {n - 1}")
+
+    def get_analogsignal_chunk(self, block_index=0, seg_index=0, i_start=None, i_stop=None,
+                               stream_index=None, channel_indexes=None, channel_names=None,
+                               channel_ids=None, prefer_slice=False):
+        """Raw samples as Neo's RawIO returns them; unknown segments, streams
+        and channels raise an error that names those that exist."""
+        self._check_segment(block_index, seg_index)
+        if stream_index not in (None, 0):
+            raise IndexError(f"{self.filename}: stream {stream_index} does not exist; "
+                             "there is one stream, 0 ('Signals')")
+        known = list(self._h.channels)
+        for given in (channel_names, channel_ids):
+            missing = [] if given is None else [str(c) for c in given if c not in known]
+            if missing:
+                raise ValueError(f"{self.filename}: no channel {missing}; channels are {known}")
+        if channel_indexes is not None and not isinstance(channel_indexes, slice):
+            idx = np.asarray(channel_indexes).ravel()
+            if idx.dtype.kind in "iu":
+                bad = idx[(idx < -len(known)) | (idx >= len(known))].tolist()
+                if bad:
+                    raise IndexError(f"{self.filename}: channel index {bad} out of range for "
+                                     f"{len(known)} channel(s) {known}")
+        return super().get_analogsignal_chunk(block_index, seg_index, i_start, i_stop,
+                                              stream_index, channel_indexes, channel_names,
+                                              channel_ids, prefer_slice)
+
     def _get_analogsignal_buffer_description(self, block_index: int, seg_index: int,
                                              buffer_id: str) -> dict:
-        return self._buffer_descriptions[block_index][seg_index][buffer_id]
+        self._check_segment(block_index, seg_index)
+        if buffer_id not in (_BUFFER, None):
+            raise KeyError(f"{self.filename}: buffer {buffer_id!r} does not exist; "
+                           f"there is one buffer, {_BUFFER!r}")
+        return self._buffer_descriptions[block_index][seg_index][_BUFFER]
 
     def _event_count(self, block_index: int, seg_index: int, event_channel_index: int) -> int:
         return 1 if self._h.triggered else 0

@@ -1,0 +1,263 @@
+"""escope_neo at Neo's RawIO and IO layers: compliance on every layout, round trips."""
+
+from __future__ import annotations
+
+import warnings
+
+import neo
+import numpy as np
+import pytest
+import quantities as pq
+from neo.test.rawiotest import rawio_compliance as rc
+
+import escope
+from escope import FormatError, PartialDataWarning
+from escope_neo import EScopeIO, EScopeRawIO
+from tests.makefiles import make_files
+
+RNG = np.random.default_rng(7)
+COMPLIANCE = ["header_is_total", "check_signal_stream_buffer_hierachy", "count_element",
+              "read_analogsignals", "read_spike_times", "read_spike_waveforms", "read_events",
+              "has_annotations", "check_buffer_api"]
+
+
+def _layouts(tmp_path):
+    """(name, base path, raw in the user's layout, expected warning)."""
+    out = []
+    raw = RNG.normal(size=(2, 300))
+    out.append(("escope-3 float64", make_files(tmp_path / "v3", raw, version="escope-3"), raw, None))
+    raw = RNG.normal(size=(2, 300)).astype(np.float32)
+    out.append(("escope-3.2 .config", make_files(tmp_path / "v32", raw, version="escope-3.2"),
+                raw, None))
+    raw = RNG.normal(size=(3, 300)).astype(np.float32)
+    out.append(("escope-3.3", make_files(tmp_path / "v33", raw, scale=["1 uV", "2 mV", "10 pA"]),
+                raw, None))
+    raw = RNG.normal(size=(1, 500)).astype(np.float32)
+    out.append(("1 channel", make_files(tmp_path / "one", raw), raw, None))
+    raw = RNG.normal(size=(8, 200)).astype(np.float32)
+    out.append(("8 channels", make_files(tmp_path / "eight", raw), raw, None))
+    raw = RNG.normal(size=(2, 4, 100)).astype(np.float32)
+    base = make_files(tmp_path / "trig", raw, triggered=True, sweep_scans=100, s_div=0.01,
+                      delay_div=2, rate_Hz=1000.0, extra_bytes=2 * 4 * 30)
+    out.append(("triggered + partial sweep", base, raw, PartialDataWarning))
+    raw = RNG.normal(size=(2, 77)).astype(np.float32)
+    out.append(("saved sweep", make_files(tmp_path / "20241007-123412-004", raw, sweep_scans=100),
+                raw, None))
+    raw = np.zeros((2, 0), np.float32)
+    out.append(("zero scans", make_files(tmp_path / "empty", raw), raw, None))
+    return out
+
+
+@pytest.fixture
+def layouts(tmp_path):
+    return _layouts(tmp_path)
+
+
+def _open(cls, base, warning):
+    if warning is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PartialDataWarning)
+            reader = cls(str(base) + ".escope")
+            if hasattr(reader, "parse_header"):
+                reader.parse_header()
+        return reader
+    with pytest.warns(warning):
+        reader = cls(str(base) + ".escope")
+        reader.parse_header()
+    return reader
+
+
+def test_compliance_on_every_layout(layouts):
+    for name, base, raw, warning in layouts:
+        reader = _open(EScopeRawIO, base, warning)
+        for check in COMPLIANCE:
+            try:
+                getattr(rc, check)(reader)
+            except Exception as exc:  # pragma: no cover - the message says which
+                raise AssertionError(f"{check} failed on {name}: {exc!r}") from exc
+
+
+def test_rawio_maps_the_header(layouts):
+    for name, base, raw, warning in layouts:
+        reader = _open(EScopeRawIO, base, warning)
+        rec = escope.Recording(base) if warning is None else None
+        ch = reader.header["signal_channels"]
+        assert len(reader.header["signal_streams"]) == 1
+        triggered = raw.ndim == 3
+        assert reader.segment_count(0) == (raw.shape[1] if triggered else 1)
+        for seg in range(reader.segment_count(0)):
+            chunk = reader.get_analogsignal_chunk(0, seg, None, None, 0)
+            want = raw[:, seg] if triggered else raw
+            assert chunk.dtype == want.dtype and np.array_equal(chunk, want.T), name
+            assert reader.get_signal_t_start(0, seg, 0) == 0.0
+        if rec is not None:
+            assert ch["name"].tolist() == rec.channels
+            assert ch["gain"].tolist() == list(rec.header.gains)
+            assert ch["units"].tolist() == rec.units
+            assert ch["sampling_rate"][0] == rec.rate
+
+
+def test_units_are_quantities_and_buffer_is_memmappable(tmp_path):
+    raw = RNG.normal(size=(3, 1000)).astype(np.float32)
+    base = make_files(tmp_path / "r", raw, scale=["1 µV", "-0.5 mV", "100 pA"], rate_Hz=20000.0)
+    reader = EScopeRawIO(base)
+    reader.parse_header()
+    ch = reader.header["signal_channels"]
+    assert ch["units"].tolist() == ["uV", "mV", "pA"]
+    for u in ch["units"]:
+        pq.Quantity(1, u)  # quantities parses them
+    d = reader.get_analogsignal_buffer_description(0, 0, "0")
+    mm = np.memmap(d["file_path"], dtype=d["dtype"], mode="r", offset=d["file_offset"],
+                   shape=d["shape"], order=d["order"])
+    assert np.array_equal(mm, raw.T) and d["dtype"] == "<f4"
+    scaled = reader.rescale_signal_raw_to_float(reader.get_analogsignal_chunk(), dtype="float64")
+    np.testing.assert_allclose(scaled, (raw * np.array([[1.0], [-0.5], [100.0]])).T, rtol=1e-6)
+
+
+def test_triggered_annotations_and_events(tmp_path):
+    raw = RNG.normal(size=(2, 3, 200)).astype(np.float32)
+    base = make_files(tmp_path / "t", raw, triggered=True, rate_Hz=2000.0, s_div=0.01, delay_div=2)
+    block = EScopeIO(base).read_block()
+    assert len(block.segments) == 3
+    assert block.rec_datetime.year == 2024
+    assert block.annotations["escope_version"] == "escope-3.3"
+    assert block.annotations["adapter"] == "dummy"
+    assert block.annotations["triggered"] is True and block.annotations["trigger_delay_div"] == 2
+    for k, seg in enumerate(block.segments):
+        assert seg.annotations["sweep_index"] == k
+        assert seg.annotations["trigger_time_s"] == pytest.approx(0.02)  # int(2*0.01*2000)/2000
+        (ev,) = seg.events
+        assert ev.name == "trigger" and ev.times.rescale("s").magnitude.tolist() == [0.02]
+        assert seg.t_start == 0 * pq.s
+
+
+def test_io_read_block_units_rate_and_lazy(tmp_path):
+    raw = RNG.normal(size=(3, 5000)).astype(np.float32)
+    base = make_files(tmp_path / "r", raw, scale=["1 mV", "1 mV", "100 pA"], rate_Hz=10000.0)
+    block = EScopeIO(base).read_block()
+    sigs = block.segments[0].analogsignals
+    assert [s.units for s in sigs] == [pq.mV, 100 * pq.pA] or {
+        s.units.dimensionality.string for s in sigs} == {"mV", "pA"}
+    mv = next(s for s in sigs if s.units.dimensionality.string == "mV")
+    assert mv.sampling_rate == 10000 * pq.Hz and mv.shape == (5000, 2)
+    assert np.array_equal(mv.rescale("mV").magnitude, raw[:2].T)
+    pa = next(s for s in sigs if s.units.dimensionality.string != "mV")
+    np.testing.assert_allclose(pa.rescale("pA").magnitude[:, 0], raw[2] * 100, rtol=1e-6)
+    lazy = EScopeIO(base).read_block(lazy=True)
+    proxy = lazy.segments[0].analogsignals[0]
+    assert np.array_equal(proxy.load().magnitude, block.segments[0].analogsignals[0].magnitude)
+    part = proxy.load(time_slice=(0.1 * pq.s, 0.2 * pq.s))
+    assert part.shape[0] == 1000 and np.array_equal(part.magnitude, raw[:2, 1000:2000].T)
+
+
+def test_escope_to_nix_and_back(tmp_path):
+    raw = RNG.normal(size=(2, 3, 400)).astype(np.float32)
+    base = make_files(tmp_path / "t", raw, triggered=True, scale=["1 uV", "1 nA"])
+    block = EScopeIO(base).read_block()
+    with neo.io.NixIO(str(tmp_path / "t.nix"), mode="ow") as nio:
+        nio.write_block(block)
+    with neo.io.NixIO(str(tmp_path / "t.nix"), mode="ro") as nio:
+        back = nio.read_block()
+    assert len(back.segments) == 3
+    for s0, s1 in zip(block.segments, back.segments):
+        for a, b in zip(s0.analogsignals, s1.analogsignals):
+            assert a.units == b.units and a.sampling_rate == b.sampling_rate
+            assert np.array_equal(a.magnitude, b.magnitude)
+
+
+def test_neo_to_escope_and_back(tmp_path):
+    block = neo.Block(rec_datetime=None)
+    for k in range(2):
+        seg = neo.Segment()
+        sig = neo.AnalogSignal(RNG.normal(size=(300, 2)).astype(np.float32), units="uV",
+                               sampling_rate=5 * pq.kHz, array_annotations={
+                                   "channel_names": np.array(["ai0", "ai1"])})
+        seg.analogsignals.append(sig)
+        block.segments.append(seg)
+    EScopeIO(tmp_path / "out.escope").write_block(block)
+    rec = escope.Recording(tmp_path / "out")
+    assert rec.triggered and rec.n_sweeps == 2 and rec.channels == ["ai0", "ai1"]
+    assert rec.units == ["uV", "uV"] and rec.rate == 5000.0
+    back = EScopeIO(tmp_path / "out.escope").read_block()
+    for s0, s1 in zip(block.segments, back.segments):
+        a, b = s0.analogsignals[0], s1.analogsignals[0]
+        assert np.array_equal(a.magnitude, b.magnitude)
+        assert a.units == b.units and a.sampling_rate == b.sampling_rate
+    one = neo.Block()
+    one.segments.append(neo.Segment())
+    one.segments[0].analogsignals.append(
+        neo.AnalogSignal(np.ones((10, 1), np.float32), units="nA", sampling_rate=1 * pq.kHz))
+    EScopeIO(tmp_path / "cont").write_block(one)
+    assert escope.Recording(tmp_path / "cont").kind == "continuous"
+    with pytest.raises(FileExistsError):
+        EScopeIO(tmp_path / "cont").write_block(one)
+    EScopeIO(tmp_path / "cont").write_block(one, overwrite=True)
+
+
+def _block(*segments):
+    block = neo.Block()
+    for sigs in segments:
+        seg = neo.Segment()
+        seg.analogsignals.extend(sigs)
+        block.segments.append(seg)
+    return block
+
+
+def _sig(n=10, rate=1.0, units="mV", ch=1):
+    return neo.AnalogSignal(np.zeros((n, ch), np.float32), units=units, sampling_rate=rate * pq.kHz)
+
+
+@pytest.mark.parametrize("block, message", [
+    (_block(), "no analog signals"),
+    (_block([]), "no analog signals"),
+    (_block([_sig(rate=1.0), _sig(rate=2.0)]), "mixed sampling rates"),
+    (_block([_sig(rate=1.0)], [_sig(rate=2.0)]), "mixed sampling rates"),
+    (_block([_sig(10)], [_sig(12)]), "segments differ in length"),
+    (_block([_sig(10), _sig(12)]), "differ in length"),
+    (_block([_sig(ch=1)], [_sig(ch=2)]), "different channels"),
+    (_block([_sig(units="mV")], [_sig(units="pA")]), "different channels or units"),
+    (_block([_sig(units="dimensionless")]), "unit"),
+])
+def test_write_block_refuses_and_writes_nothing(tmp_path, block, message):
+    with pytest.raises(ValueError, match=message):
+        EScopeIO(tmp_path / "x.escope").write_block(block)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_files_raise_the_escope_errors(tmp_path):
+    (tmp_path / "bad.escope").write_text("[]")
+    (tmp_path / "bad.dat").write_bytes(b"")
+    for make in (lambda: EScopeRawIO(tmp_path / "bad.escope").parse_header(),
+                 lambda: EScopeIO(tmp_path / "bad.escope").read_block()):
+        with pytest.raises(FormatError, match="bad.escope: the sidecar must be a JSON object"):
+            make()
+    with pytest.raises(FileNotFoundError) as err:
+        EScopeIO(tmp_path / "missing.escope").read_block()
+    assert err.value.filename.endswith("missing.escope")
+
+
+def test_nonexistent_segment_stream_or_channel(tmp_path):
+    base = make_files(tmp_path / "r", RNG.normal(size=(2, 50)).astype(np.float32))
+    reader = EScopeRawIO(base)
+    reader.parse_header()
+    with pytest.raises(IndexError, match=r"segment 5 does not exist; there are 1 segment\(s\), 0 to 0"):
+        reader.get_analogsignal_chunk(0, 5, None, None, 0)
+    with pytest.raises(IndexError, match=r"block 1 does not exist"):
+        reader.get_analogsignal_chunk(1, 0, None, None, 0)
+    with pytest.raises(IndexError, match=r"stream 2 does not exist; there is one stream"):
+        reader.get_analogsignal_chunk(0, 0, None, None, 2)
+    with pytest.raises(ValueError, match=r"no channel \['ai9'\]; channels are \['ai0', 'ai1'\]"):
+        reader.get_analogsignal_chunk(0, 0, None, None, 0, channel_names=["ai9"])
+    with pytest.raises(IndexError, match=r"channel index \[5\] out of range for 2 channel"):
+        reader.get_analogsignal_chunk(0, 0, None, None, 0, channel_indexes=[5])
+    assert reader.get_analogsignal_chunk(channel_names=["ai1"]).shape == (50, 1)
+
+
+def test_recording_to_neo(tmp_path):
+    raw = RNG.normal(size=(2, 100)).astype(np.float32)
+    base = make_files(tmp_path / "r", raw)
+    block = escope.Recording(base).to_neo()
+    assert isinstance(block, neo.Block)
+    assert np.array_equal(block.segments[0].analogsignals[0].magnitude, raw.T)
+    lazy = escope.Recording(base).to_neo(lazy=True)
+    assert np.array_equal(lazy.segments[0].analogsignals[0].load().magnitude, raw.T)
