@@ -1,0 +1,188 @@
+"""escope_neo in SpikeInterface: traces, units, probe, serialization, sorting."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import spikeinterface as si
+from spikeinterface.core.core_tools import SIJsonEncoder
+
+import escope
+from escope import FormatError
+from escope_neo import EScopeRecordingExtractor, read_escope
+from tests.makefiles import make_files
+
+RNG = np.random.default_rng(9)
+
+
+@pytest.fixture
+def mixed(tmp_path):
+    raw = RNG.normal(size=(4, 4000)).astype(np.float32)
+    base = make_files(tmp_path / "m", raw, scale=["1 mV", "2 µV", "1 nV", "100 pA"],
+                      rate_Hz=20000.0)
+    return base, raw
+
+
+def test_traces_in_microvolts_and_physical_units(mixed):
+    base, raw = mixed
+    with pytest.warns(UserWarning, match="mix of voltage and non-voltage"):
+        rec = read_escope(str(base) + ".escope")
+    assert rec.get_num_segments() == 1 and rec.sampling_frequency == 20000.0
+    assert list(rec.channel_ids) == ["ai0", "ai1", "ai2", "ai3"]
+    uv = rec.get_traces(return_in_uV=True, channel_ids=["ai0", "ai1", "ai2"])
+    np.testing.assert_allclose(uv, (raw[:3] * np.array([[1000.0], [2.0], [0.001]])).T, rtol=1e-6)
+    assert list(rec.get_property("physical_unit")) == ["mV", "uV", "nV", "pA"]
+    assert rec.get_property("gain_to_physical_unit")[3] == 100.0
+    assert np.array_equal(rec.get_traces(), raw.T)  # raw samples, no copy of meaning lost
+
+
+def test_triggered_is_multisegment(tmp_path):
+    raw = RNG.normal(size=(2, 3, 500)).astype(np.float32)
+    base = make_files(tmp_path / "t", raw, triggered=True, scale=["1 uV", "1 uV"])
+    rec = read_escope(base)
+    assert rec.get_num_segments() == 3
+    for k in range(3):
+        assert np.array_equal(rec.get_traces(segment_index=k, return_in_uV=True), raw[:, k].T)
+
+
+def test_default_probe_is_independent_electrodes_and_replaceable(mixed):
+    from probeinterface import generate_linear_probe
+
+    base, _ = mixed
+    with pytest.warns(UserWarning):
+        rec = read_escope(base)
+    loc = rec.get_channel_locations()
+    dist = np.linalg.norm(loc[:, None] - loc[None], axis=-1)
+    assert dist[~np.eye(4, dtype=bool)].min() >= 10_000  # µm apart: never neighbours
+    probe = generate_linear_probe(num_elec=4, ypitch=20)
+    probe.set_device_channel_indices(np.arange(4))
+    rec.set_probe(probe)  # in place
+    assert np.allclose(rec.get_channel_locations()[:, 1], [0, 20, 40, 60])
+
+
+def test_serialization_round_trips(tmp_path, mixed):
+    base, raw = mixed
+    with pytest.warns(UserWarning):
+        rec = read_escope(base)
+    d = rec.to_dict()
+    assert d["kwargs"]["file_path"].endswith("m.escope") or d["kwargs"]["file_path"].endswith("m")
+    for back in (si.load(d), pickle.loads(pickle.dumps(rec)),
+                 si.load(json.loads(json.dumps(rec.to_dict(), cls=SIJsonEncoder)))):
+        assert isinstance(back, EScopeRecordingExtractor)
+        assert np.array_equal(back.get_traces(), raw.T)
+        assert np.array_equal(back.get_channel_locations(), rec.get_channel_locations())
+    rec.dump_to_json(tmp_path / "rec.json")
+    assert np.array_equal(si.load(tmp_path / "rec.json").get_traces(), raw.T)
+
+
+def test_save_with_two_jobs_then_load(tmp_path):
+    raw = RNG.normal(size=(3, 30_000)).astype(np.float32)
+    base = make_files(tmp_path / "r", raw, scale=["1 uV"] * 3, rate_Hz=30000.0)
+    rec = read_escope(base)
+    saved = rec.save(folder=tmp_path / "saved", n_jobs=2, chunk_duration="0.1s",
+                     progress_bar=False)
+    loaded = si.load(tmp_path / "saved")
+    assert np.array_equal(loaded.get_traces(), raw.T)
+    assert np.array_equal(saved.get_traces(), raw.T)
+    noise = si.get_noise_levels(rec, return_in_uV=True, n_jobs=2, random_slices_kwargs={
+        "num_chunks_per_segment": 5, "chunk_size": 1000, "seed": 0})
+    assert np.allclose(noise, 1.0, rtol=0.15)
+
+
+def test_bad_files_keep_escope_errors(tmp_path):
+    (tmp_path / "bad.escope").write_text('{"version": "escope-9"}')
+    (tmp_path / "bad.dat").write_bytes(b"")
+    with pytest.raises(FormatError, match="bad.escope: unsupported version 'escope-9'"):
+        read_escope(tmp_path / "bad.escope")
+    with pytest.raises(FileNotFoundError) as err:
+        read_escope(tmp_path / "none.escope")
+    assert err.value.filename.endswith("none.escope")
+
+
+def test_unknown_stream_names_the_one_that_exists(tmp_path):
+    base = make_files(tmp_path / "r", RNG.normal(size=(1, 100)).astype(np.float32))
+    with pytest.raises(AssertionError, match=r"stream_id 7 is not in \['0'\]"):
+        read_escope(base, stream_id="7")
+
+
+def test_recording_to_spikeinterface(tmp_path):
+    raw = RNG.normal(size=(2, 100)).astype(np.float32)
+    base = make_files(tmp_path / "r", raw, scale=["1 mV", "1 mV"])
+    rec = escope.Recording(base).to_spikeinterface()
+    assert np.allclose(rec.get_traces(return_in_uV=True), raw.T * 1000)
+
+
+def _ground_truth(tmp_path, duration=20.0, seed=0):
+    from spikeinterface.core import generate_ground_truth_recording
+
+    gt_rec, gt_sorting = generate_ground_truth_recording(
+        durations=[duration], sampling_frequency=20000.0, num_channels=4, num_units=4,
+        seed=seed, noise_kwargs={"noise_levels": 5.0, "strategy": "on_the_fly"},
+        generate_probe_kwargs={"num_columns": 1, "xpitch": 20, "ypitch": 20,
+                               "contact_shapes": "circle", "contact_shape_params": {"radius": 6}})
+    traces = gt_rec.get_traces(return_in_uV=True).T.astype(np.float32)
+    path = escope.write(tmp_path / f"gt{seed}", traces, 20000.0,
+                        [f"ai{i}" for i in range(4)], ["1 uV"] * 4)
+    return path, gt_rec, gt_sorting
+
+
+def test_detectspikes_agrees_with_detect_peaks_on_large_spikes(tmp_path):
+    from spikeinterface.sortingcomponents.peak_detection import detect_peaks
+
+    from escope.synth import make_recording
+
+    path, truth = make_recording(tmp_path / "s", duration_s=20.0, n_channels=1, noise_uV=10.0,
+                                 spike_uV=120.0, firing_Hz=10.0)
+    rec = read_escope(path)
+    x = rec.get_traces(return_in_uV=True)[:, 0]
+    noise = escope.rmsnoise(x)
+    ours = escope.detectspikes(x, 6 * noise, polarity=-1, tkill=20)
+    peaks = detect_peaks(rec, method="locally_exclusive", method_kwargs=dict(
+        peak_sign="neg", detect_threshold=6, noise_levels=np.array([noise], np.float32),
+        exclude_sweep_ms=1.0, radius_um=1.0), job_kwargs=dict(n_jobs=1, progress_bar=False))
+    theirs = peaks["sample_index"]
+    assert len(ours) > 150 and len(ours) == len(truth["ai0"])
+    # Tolerance: every large spike is found by both, at the same sample or
+    # within 1 sample (SpikeInterface takes a local extremum over ±1 ms, we
+    # take the extremum of the threshold event).
+    assert all(np.min(np.abs(theirs - t)) <= 1 for t in ours)
+    assert all(np.min(np.abs(ours - t)) <= 1 for t in theirs)
+
+
+@pytest.mark.slow
+def test_sorting_pipeline_end_to_end(tmp_path):
+    from spikeinterface.comparison import compare_sorter_to_ground_truth
+    from spikeinterface.preprocessing import bandpass_filter
+    from spikeinterface.sorters import run_sorter
+
+    path, gt_rec, gt_sorting = _ground_truth(tmp_path)
+    rec = read_escope(path)
+    rec.set_probe(gt_rec.get_probe())  # the real geometry of the generated probe
+    filtered = bandpass_filter(rec, freq_min=300.0, freq_max=6000.0)
+    sorting = run_sorter("simple", filtered, folder=tmp_path / "sorted", verbose=False,
+                         job_kwargs={"n_jobs": 2, "progress_bar": False})
+    assert len(sorting.unit_ids) >= 2
+    cmp = compare_sorter_to_ground_truth(gt_sorting, sorting, exhaustive_gt=True)
+    accuracy = cmp.get_performance()["accuracy"].to_numpy(dtype=float)
+    print(f"simple sorter on an EScope file: {len(sorting.unit_ids)} units, "
+          f"accuracy per ground-truth unit {np.round(accuracy, 2).tolist()}")
+    assert np.sum(accuracy > 0.8) >= 2
+
+
+@pytest.mark.slow
+def test_run_sorter_jobs_with_a_process_engine(tmp_path):
+    from spikeinterface.sorters import run_sorter_jobs
+
+    jobs = []
+    for seed in (1, 2):
+        path, gt_rec, _ = _ground_truth(tmp_path, duration=8.0, seed=seed)
+        rec = read_escope(path)
+        rec.set_probe(gt_rec.get_probe())
+        jobs.append(dict(sorter_name="simple", recording=rec, folder=tmp_path / f"job{seed}",
+                         verbose=False))
+    sortings = run_sorter_jobs(jobs, engine="processpoolexecutor",
+                               engine_kwargs={"max_workers": 2}, return_output=True)
+    assert len(sortings) == 2 and all(len(s.unit_ids) >= 1 for s in sortings)
