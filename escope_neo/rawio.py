@@ -130,12 +130,27 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
 
     def _get_analogsignal_chunk(self, block_index, seg_index, i_start, i_stop, stream_index,
                                 channel_indexes):
-        if self._h.n_scans == 0:  # nothing to map: mmap refuses empty ranges
-            n = self._h.n_channels if channel_indexes is None else len(
-                np.arange(self._h.n_channels)[channel_indexes])
-            return np.empty((0, n), dtype=self._h.dtype)
-        return super()._get_analogsignal_chunk(block_index, seg_index, i_start, i_stop,
-                                               stream_index, channel_indexes)
+        # Slice one memory map of the whole file, kept open: mapping the file
+        # anew for every chunk (Neo's generic buffer reader) costs page
+        # faults that make reading ~1.5x slower than numpy.
+        h = self._h
+        if h.n_scans == 0:  # nothing to map: mmap refuses empty files
+            n = h.n_channels if channel_indexes is None else len(
+                np.arange(h.n_channels)[channel_indexes])
+            return np.empty((0, n), dtype=h.dtype)
+        if getattr(self, "_memmap", None) is None:
+            self._memmap = np.memmap(h.dat_path, dtype=h.dtype, mode="r",
+                                     shape=(h.n_sweeps * h.n_scans, h.n_channels))
+        base = seg_index * h.n_scans
+        i_start = 0 if i_start is None else i_start
+        i_stop = h.n_scans if i_stop is None else i_stop
+        chunk = self._memmap[base + i_start : base + i_stop]
+        return chunk if channel_indexes is None else chunk[:, channel_indexes]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_memmap"] = None  # reopened on first read after unpickling
+        return state
 
     def _get_signal_t_start(self, block_index: int, seg_index: int, stream_index: int) -> float:
         return 0.0
