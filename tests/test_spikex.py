@@ -162,7 +162,8 @@ BAD_DETECT = [
 ]
 
 
-@pytest.mark.parametrize("kwargs, message", BAD_DETECT, ids=[str(k) for k, _ in BAD_DETECT])
+@pytest.mark.parametrize("kwargs, message", BAD_DETECT,
+                         ids=[f"{next(iter(k))}-{i}" for i, (k, _) in enumerate(BAD_DETECT)])
 def test_detectspikes_bad_input(kwargs, message):
     args = dict(yy=np.zeros(10), threshold=5, polarity=0, tkill=50)
     args.update(kwargs)
