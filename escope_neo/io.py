@@ -54,11 +54,18 @@ class EScopeIO(EScopeRawIO, BaseFromRaw):
             self.parse_header()
 
     def read_block(self, *args, **kwargs) -> Block:
+        """Read the recording as a :class:`neo.Block` (see :meth:`neo.io.BaseFromRaw.read_block`).
+
+        Examples
+        --------
+        >>> block = EScopeIO("20231030-154906.escope").read_block(lazy=True)  # doctest: +SKIP
+        """
         if self.header is None:
             self.parse_header()  # raises escope's FormatError / FileNotFoundError
         return BaseFromRaw.read_block(self, *args, **kwargs)
 
     def read_segment(self, *args, **kwargs):
+        """Read one segment (one sweep of a triggered capture) as a :class:`neo.Segment`."""
         if self.header is None:
             self.parse_header()
         return BaseFromRaw.read_segment(self, *args, **kwargs)

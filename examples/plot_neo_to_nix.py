@@ -16,7 +16,11 @@ import neo
 import numpy as np
 import quantities as pq
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common
+try:
+    HERE = Path(__file__).resolve().parent
+except NameError:  # sphinx-gallery runs the examples from their folder, without __file__
+    HERE = Path.cwd()
+sys.path.insert(0, str(HERE))  # for _common
 from _common import OUTPUT  # noqa: E402
 from escope.synth import make_recording  # noqa: E402
 from escope_neo import EScopeIO  # noqa: E402

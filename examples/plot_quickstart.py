@@ -15,7 +15,11 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common
+try:
+    HERE = Path(__file__).resolve().parent
+except NameError:  # sphinx-gallery runs the examples from their folder, without __file__
+    HERE = Path.cwd()
+sys.path.insert(0, str(HERE))  # for _common
 import escope  # noqa: E402
 from _common import OUTPUT  # noqa: E402
 from escope.synth import make_recording  # noqa: E402

@@ -19,7 +19,11 @@ from spikeinterface.core import generate_ground_truth_recording
 from spikeinterface.preprocessing import bandpass_filter
 from spikeinterface.sorters import run_sorter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _common
+try:
+    HERE = Path(__file__).resolve().parent
+except NameError:  # sphinx-gallery runs the examples from their folder, without __file__
+    HERE = Path.cwd()
+sys.path.insert(0, str(HERE))  # for _common
 import escope  # noqa: E402
 from _common import OUTPUT  # noqa: E402
 from escope_neo import read_escope  # noqa: E402
