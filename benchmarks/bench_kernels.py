@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import escope  # noqa: E402
-from benchmarks.machine import describe  # noqa: E402
+from benchmarks.machine import describe, median_time  # noqa: E402
 from benchmarks.peer import ENV, load_peer, peer_dir  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "20231030-154906"
@@ -48,16 +48,6 @@ def workload(n: int = 20_000_000) -> np.ndarray:
     idx = np.arange(250, n, 500)
     x[idx] += np.where(np.arange(len(idx)) % 2, -8, 8).astype(np.float32)
     return x
-
-
-def median_time(fn, repeat: int) -> float:
-    fn()  # warm-up: compile (or load the JIT cache), fault pages in
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def si_detect(x: np.ndarray, threshold: float):

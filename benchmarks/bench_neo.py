@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import escope  # noqa: E402
-from benchmarks.machine import describe  # noqa: E402
+from benchmarks.machine import describe, median_time  # noqa: E402
 from escope_neo import EScopeRawIO, read_escope  # noqa: E402
 
 RATE, N_CH = 100_000, 8
@@ -40,16 +40,6 @@ def make(folder: Path, minutes: float) -> Path:
         for _ in range(int(minutes * 60)):
             f.write(block.tobytes())
     return path
-
-
-def timed(fn, repeat: int) -> float:
-    fn()  # warm-up: page cache, imports
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return statistics.median(out)
 
 
 def main() -> None:
@@ -86,18 +76,18 @@ def main() -> None:
             for i in range(0, n, chunk):
                 rec.get_traces(start_frame=i, end_frame=min(i + chunk, n), return_in_uV=True)
 
-        t_mm = timed(read_memmap, args.repeat)
+        t_mm = median_time(read_memmap, args.repeat)
         rows = [("numpy memmap slices (reference)", t_mm),
-                ("EScopeRawIO.get_analogsignal_chunk", timed(read_rawio, args.repeat)),
-                ("read_escope(...).get_traces()", timed(read_si, args.repeat)),
-                ("read_escope(...).get_traces(return_in_uV=True)", timed(read_si_uv, args.repeat))]
+                ("EScopeRawIO.get_analogsignal_chunk", median_time(read_rawio, args.repeat)),
+                ("read_escope(...).get_traces()", median_time(read_si, args.repeat)),
+                ("read_escope(...).get_traces(return_in_uV=True)", median_time(read_si_uv, args.repeat))]
 
         def parse():
             r = EScopeRawIO(path)
             r.parse_header()
 
-        t_parse = timed(parse, 20)
-        t_si_open = timed(lambda: read_escope(path), 10)
+        t_parse = median_time(parse, 20)
+        t_si_open = median_time(lambda: read_escope(path), 10)
         size = path.with_suffix(".dat").stat().st_size
 
     print(f"\nReading all of a {args.minutes:g}-minute, {N_CH}-channel, 100 kHz float32 recording "

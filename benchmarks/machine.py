@@ -1,9 +1,12 @@
-"""Describe the machine a benchmark ran on, for the printed tables."""
+"""Shared by the benchmarks: the machine they ran on, and median timings."""
 
 from __future__ import annotations
 
 import os
 import platform
+import statistics
+import time
+from collections.abc import Callable
 
 
 def describe() -> str:
@@ -29,3 +32,15 @@ def describe() -> str:
         f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}, numpy {numpy.__version__}"
     )
+
+
+def median_time(fn: Callable[[], object], repeat: int) -> float:
+    """Median wall time of `fn` over `repeat` runs, after one warm-up run
+    (JIT compilation or cache loading, page cache, imports)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)

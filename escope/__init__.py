@@ -10,9 +10,14 @@ imported only by the functions that use them.
 Examples
 --------
 >>> import escope
->>> rec = escope.Recording("20231030-154906.escope")   # doctest: +SKIP
->>> y = rec.data("ai0", "uV")                          # doctest: +SKIP
->>> spikes = escope.detectspikes(y, 5 * escope.rmsnoise(y))  # doctest: +SKIP
+>>> import os, tempfile
+>>> from escope.synth import make_recording
+>>> path, _ = make_recording(os.path.join(tempfile.mkdtemp(), "rec"), duration_s=1.0)
+>>> rec = escope.Recording(path)
+>>> y = rec.data("ai0", "uV")
+>>> spikes = escope.detectspikes(y, 5 * escope.rmsnoise(y), polarity=-1)
+>>> len(spikes)
+7
 """
 
 from __future__ import annotations

@@ -114,49 +114,41 @@ def schmitt2(x, thr_a, thr_b):
     Returns ``(on_a, off_a, on_b, off_b)``: first index ``>= thr_a`` in the
     run, one past the last such index, the run's first index, and the first
     index after it at or below ``thr_b`` (``len(x)`` if the run is open).
+    The sample that ends a run cannot start the next one; NaN neither
+    starts nor ends a run.
     """
     n = len(x)
-    out = np.empty((64, 4), dtype=np.int64)
+    on_a = np.empty(64, dtype=np.int64)
+    off_a = np.empty(64, dtype=np.int64)
+    on_b = np.empty(64, dtype=np.int64)
+    off_b = np.empty(64, dtype=np.int64)
     k = 0
-    inrun = False
-    has_a = False
-    run_on = 0
-    a_on = 0
-    a_last = 0
-    for i in range(n):
-        v = x[i]
-        if inrun and v <= thr_b:
-            if has_a:
-                if k == out.shape[0]:
-                    bigger = np.empty((2 * k, 4), dtype=np.int64)
-                    bigger[:k] = out
-                    out = bigger
-                out[k, 0] = a_on
-                out[k, 1] = a_last + 1
-                out[k, 2] = run_on
-                out[k, 3] = i
-                k += 1
-            inrun = False
-        elif not inrun and v > thr_b:
-            inrun = True
-            has_a = False
-            run_on = i
-        if inrun and v >= thr_a:
-            if not has_a:
-                a_on = i
-                has_a = True
-            a_last = i
-    if inrun and has_a:
-        if k == out.shape[0]:
-            bigger = np.empty((k + 1, 4), dtype=np.int64)
-            bigger[:k] = out
-            out = bigger
-        out[k, 0] = a_on
-        out[k, 1] = a_last + 1
-        out[k, 2] = run_on
-        out[k, 3] = n
-        k += 1
-    return out[:k].copy()
+    i = 0
+    while i < n:
+        while i < n and not x[i] > thr_b:
+            i += 1
+        if i == n:
+            break
+        run_on = i
+        first_a = -1
+        last_a = -1
+        while i < n and not x[i] <= thr_b:
+            if x[i] >= thr_a:
+                if first_a < 0:
+                    first_a = i
+                last_a = i
+            i += 1
+        if first_a >= 0:
+            if k == len(on_a):
+                on_a, off_a = _grow(on_a), _grow(off_a)
+                on_b, off_b = _grow(on_b), _grow(off_b)
+            on_a[k] = first_a
+            off_a[k] = last_a + 1
+            on_b[k] = run_on
+            off_b[k] = i
+            k += 1
+        i += 1
+    return on_a[:k].copy(), off_a[:k].copy(), on_b[:k].copy(), off_b[:k].copy()
 
 
 @njit(**_JIT)

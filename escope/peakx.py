@@ -192,5 +192,4 @@ def schmitt2(
     thr_a, thr_b = _threshold(thr_a, "thr_a"), _threshold(thr_b, "thr_b")
     if not thr_b < thr_a:
         raise ValueError(f"thr_b ({thr_b}) must be below thr_a ({thr_a})")
-    out = _kernels.schmitt2(x, thr_a, thr_b)
-    return out[:, 0].copy(), out[:, 1].copy(), out[:, 2].copy(), out[:, 3].copy()
+    return _kernels.schmitt2(x, thr_a, thr_b)

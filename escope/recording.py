@@ -51,10 +51,19 @@ class Recording:
 
     Examples
     --------
-    >>> import escope
-    >>> rec = escope.Recording("20231030-154906.escope")  # doctest: +SKIP
-    >>> y, unit = rec.data("ai0")                           # doctest: +SKIP
-    >>> t = rec.time()                                       # doctest: +SKIP
+    >>> import escope, os, tempfile
+    >>> from escope.synth import make_recording
+    >>> path, _ = make_recording(os.path.join(tempfile.mkdtemp(), "rec"), duration_s=1.0)
+    >>> rec = escope.Recording(path)
+    >>> rec.channels, rec.units, rec.rate
+    (['ai0', 'ai1'], ['uV', 'uV'], 20000.0)
+    >>> y, unit = rec.data("ai0")
+    >>> y.shape, y.dtype, unit
+    ((20000,), dtype('float32'), 'uV')
+    >>> rec.data(1, "mV", start=0.5, stop=0.6).shape
+    (2000,)
+    >>> rec.time()[:3]
+    array([0.e+00, 5.e-05, 1.e-04])
     """
 
     def __init__(self, filename: str | os.PathLike) -> None:
@@ -259,8 +268,16 @@ class Recording:
 
         Examples
         --------
-        >>> y, unit = rec.data(0)          # doctest: +SKIP
-        >>> y_uv = rec.data("ai5", "uV")   # doctest: +SKIP
+        >>> import os, tempfile
+        >>> from escope.synth import make_recording
+        >>> path, _ = make_recording(os.path.join(tempfile.mkdtemp(), "rec"), duration_s=1.0)
+        >>> rec = Recording(path)
+        >>> y, unit = rec.data(0)
+        >>> unit
+        'uV'
+        >>> y_mv = rec.data("ai1", "mV")
+        >>> bool(abs(y_mv[100] * 1000 - rec.data("ai1")[0][100]) < 1e-3)
+        True
         """
         h = self._header
         c = h.channel_index(channel)

@@ -13,9 +13,16 @@ the extractor is first used.
 
 Examples
 --------
+>>> import os, tempfile
+>>> from escope.synth import make_recording
 >>> from escope_neo import EScopeIO, read_escope
->>> block = EScopeIO("20231030-154906.escope").read_block()   # doctest: +SKIP
->>> recording = read_escope("20231030-154906.escope")          # doctest: +SKIP
+>>> path, _ = make_recording(os.path.join(tempfile.mkdtemp(), "rec"), duration_s=1.0)
+>>> block = EScopeIO(path).read_block()
+>>> block.segments[0].analogsignals[0].units
+array(1.) * uV
+>>> recording = read_escope(path)
+>>> recording.get_num_channels(), recording.sampling_frequency
+(2, 20000.0)
 """
 
 from __future__ import annotations

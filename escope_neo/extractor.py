@@ -64,8 +64,12 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
     Examples
     --------
     >>> from escope_neo import read_escope
-    >>> rec = read_escope("20231030-154906.escope")   # doctest: +SKIP
-    >>> traces = rec.get_traces(return_in_uV=True)   # doctest: +SKIP
+    >>> import os, tempfile
+    >>> from escope.synth import make_recording
+    >>> path, _ = make_recording(os.path.join(tempfile.mkdtemp(), "rec"), duration_s=1.0)
+    >>> rec = read_escope(path)
+    >>> rec.get_traces(return_in_uV=True).shape
+    (20000, 2)
     """
 
     NeoRawIOClass = "EScopeRawIO"

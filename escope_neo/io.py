@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import quantities as pq  # noqa: F401  (used in the examples)
 from neo.core import Block
 from neo.io.basefromrawio import BaseFromRaw
 from neo.io.baseio import BaseIO
@@ -34,9 +35,14 @@ class EScopeIO(EScopeRawIO, BaseFromRaw):
     Examples
     --------
     >>> from escope_neo import EScopeIO
-    >>> block = EScopeIO("20231030-154906.escope").read_block()  # doctest: +SKIP
-    >>> sig = block.segments[0].analogsignals[0]                  # doctest: +SKIP
-    >>> EScopeIO("copy.escope").write_block(block)                # doctest: +SKIP
+    >>> import os, tempfile
+    >>> from escope.synth import make_recording
+    >>> path, _ = make_recording(os.path.join(tempfile.mkdtemp(), "rec"), duration_s=1.0)
+    >>> block = EScopeIO(path).read_block()
+    >>> sig = block.segments[0].analogsignals[0]
+    >>> sig.shape, sig.sampling_rate
+    ((20000, 2), array(20000.) * Hz)
+    >>> EScopeIO(os.path.join(tempfile.mkdtemp(), "copy.escope")).write_block(block)
     """
 
     name = "EScope IO"
@@ -58,7 +64,12 @@ class EScopeIO(EScopeRawIO, BaseFromRaw):
 
         Examples
         --------
-        >>> block = EScopeIO("20231030-154906.escope").read_block(lazy=True)  # doctest: +SKIP
+        >>> import os, tempfile
+        >>> from escope.synth import make_recording
+        >>> path, _ = make_recording(os.path.join(tempfile.mkdtemp(), "rec"), duration_s=1.0)
+        >>> lazy = EScopeIO(path).read_block(lazy=True)
+        >>> lazy.segments[0].analogsignals[0].load(time_slice=(0 * pq.s, 0.1 * pq.s)).shape
+        (2000, 2)
         """
         if self.header is None:
             self.parse_header()  # raises escope's FormatError / FileNotFoundError

@@ -42,10 +42,15 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
     Examples
     --------
     >>> from escope_neo import EScopeRawIO
-    >>> reader = EScopeRawIO("20231030-154906.escope")   # doctest: +SKIP
-    >>> reader.parse_header()                             # doctest: +SKIP
-    >>> raw = reader.get_analogsignal_chunk(i_start=0, i_stop=1000)  # doctest: +SKIP
-    >>> volts = reader.rescale_signal_raw_to_float(raw)   # doctest: +SKIP
+    >>> import os, tempfile
+    >>> from escope.synth import make_recording
+    >>> path, _ = make_recording(os.path.join(tempfile.mkdtemp(), "rec"), duration_s=1.0)
+    >>> reader = EScopeRawIO(path)
+    >>> reader.parse_header()
+    >>> raw = reader.get_analogsignal_chunk(i_start=0, i_stop=1000)
+    >>> raw.shape
+    (1000, 2)
+    >>> microvolts = reader.rescale_signal_raw_to_float(raw)
     """
 
     extensions = ["escope"]
