@@ -65,13 +65,18 @@ def display_unit(unit: str) -> str:
     return "\u00b5" + unit[1:] if unit.startswith("u") and len(unit) > 1 else unit
 
 
-def _draw_trace(ax, t: np.ndarray, y: np.ndarray, max_columns: int, color: str) -> None:
-    if len(y) <= 2 * max_columns:
-        ax.plot(t, y, color=color, lw=0.6)
+def _draw_trace(ax, t: np.ndarray, raw: np.ndarray, gain: float, max_columns: int,
+                color: str) -> None:
+    if len(raw) <= 2 * max_columns:
+        ax.plot(t, raw * gain, color=color, lw=0.6)
         return
-    starts, lo, hi = envelope(y, max_columns)
-    tc = t[starts]
-    ax.fill_between(tc, lo, hi, color=color, lw=0.6, step="post", edgecolor=color)
+    # The envelope of the raw view (read in blocks) is scaled afterwards, so
+    # no scaled copy of an hours-long channel is ever made.
+    starts, lo, hi = envelope(raw, max_columns)
+    lo, hi = lo * gain, hi * gain
+    if gain < 0:
+        lo, hi = hi, lo
+    ax.fill_between(t[starts], lo, hi, color=color, lw=0.6, step="post", edgecolor=color)
 
 
 def plot_recording(rec: "Recording", fig: Any = None, axes: Any = None,
@@ -94,16 +99,17 @@ def plot_recording(rec: "Recording", fig: Any = None, axes: Any = None,
     t = rec.time()
     for c, ax in enumerate(axes):
         color = colors[c % len(colors)]
-        y, unit = rec.data(c)
+        unit = rec.units[c]
         if rec.triggered and rec.n_sweeps:
+            y, _ = rec.data(c)
             step = max(1, rec.n_scans // max_columns)
             segs = [np.column_stack([t[::step], sweep[::step]]) for sweep in y]
             alpha = max(0.05, min(1.0, 5.0 / rec.n_sweeps))
             ax.add_collection(LineCollection(segs, colors=color, linewidths=0.6, alpha=alpha))
             ax.autoscale_view()
             ax.axvline(rec.pretrigger_s, color="0.3", lw=0.8, ls="--", label="trigger")
-        elif len(y):
-            _draw_trace(ax, t, y, max_columns, color)
+        elif rec.n_scans:
+            _draw_trace(ax, t, rec.rawdata(c), rec.header.gains[c], max_columns, color)
         ax.set_ylabel(f"{rec.channels[c]} ({display_unit(unit)})")
         ax.grid(True, lw=0.3, alpha=0.5)
         for side in ("top", "right"):

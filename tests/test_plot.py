@@ -89,3 +89,15 @@ def test_plot_zero_scans(tmp_path):
     escope.Recording(tmp_path / "z").plot()
     assert len(plt.gcf().axes) == 2
     plt.close("all")
+
+
+def test_envelope_of_an_inverting_channel(tmp_path):
+    raw = np.zeros((1, 50_000), np.float32)
+    raw[0, 1000] = 3.0  # with scale -2 mV this is a -6 mV spike
+    raw[0, 30_000] = -1.0  # and this +2 mV
+    escope.write(tmp_path / "inv", raw, 10000, ["ai0"], ["-2 mV"])
+    escope.Recording(tmp_path / "inv").plot(max_columns=500)
+    ax = plt.gcf().axes[0]
+    ys = np.concatenate([p.vertices[:, 1] for p in ax.collections[0].get_paths()])
+    assert ys.min() == pytest.approx(-6.0) and ys.max() == pytest.approx(2.0)
+    plt.close("all")
