@@ -193,14 +193,16 @@ def write(
     escope_path.parent.mkdir(parents=True, exist_ok=True)
 
     # File order is scans interleaved over channels: (T, C) or (N, S, C).
-    samples = np.moveaxis(arr, 0, -1).astype("<f4", copy=False)
+    # A view, converted and made contiguous one block at a time, so that a
+    # large array is never copied whole.
+    file_order = np.moveaxis(arr, 0, -1)
+    sweeps = file_order if triggered else file_order[None]
+    step = max(1, (1 << 24) // (4 * arr.shape[0]))
 
     def write_samples(f):
-        # Write in blocks so that a large array is never copied whole.
-        flat = samples.reshape(-1, samples.shape[-1]) if samples.size else samples
-        step = max(1, (1 << 24) // max(1, samples.shape[-1] * 4))
-        for i in range(0, len(flat), step):
-            f.write(np.ascontiguousarray(flat[i : i + step]).tobytes())
+        for sweep in sweeps:
+            for i in range(0, len(sweep), step):
+                f.write(np.ascontiguousarray(sweep[i : i + step], dtype="<f4").tobytes())
 
     tmp_dat = _atomic_write(dat_path, write_samples)
     try:
