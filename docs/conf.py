@@ -6,6 +6,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the source tree, whether or not it is installed
+# The examples import their shared _common module; run as scripts, Python
+# finds it beside them, and here it is put on the path for sphinx-gallery.
+sys.path.insert(0, str(ROOT / "examples"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import escope  # noqa: E402

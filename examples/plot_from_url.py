@@ -12,21 +12,15 @@ folder from this machine (``127.0.0.1``) with Python's ``http.server``.
 import functools
 import http.server
 import os
-import sys
 import tempfile
 import threading
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-try:
-    HERE = Path(__file__).resolve().parent
-except NameError:  # sphinx-gallery runs the examples from their folder, without __file__
-    HERE = Path.cwd()
-sys.path.insert(0, str(HERE))  # for _common
-import escope  # noqa: E402
-from _common import OUTPUT  # noqa: E402
-from escope.synth import make_recording  # noqa: E402
+import escope
+from _common import OUTPUT  # beside this script: output folder
+from escope.synth import make_recording
 
 www = Path(tempfile.mkdtemp())
 make_recording(www / "20241007-123412", duration_s=3.0, n_channels=2)

@@ -7,7 +7,6 @@ signals carry their physical units; any Neo writer can then save it. Here it
 goes to a NIX file (:class:`neo.io.NixIO`) and is read back unchanged.
 """
 
-import sys
 import tempfile
 from pathlib import Path
 
@@ -16,14 +15,9 @@ import neo
 import numpy as np
 import quantities as pq
 
-try:
-    HERE = Path(__file__).resolve().parent
-except NameError:  # sphinx-gallery runs the examples from their folder, without __file__
-    HERE = Path.cwd()
-sys.path.insert(0, str(HERE))  # for _common
-from _common import OUTPUT  # noqa: E402
-from escope.synth import make_recording  # noqa: E402
-from escope_neo import EScopeIO  # noqa: E402
+from _common import OUTPUT  # beside this script: output folder
+from escope.synth import make_recording
+from escope_neo import EScopeIO
 
 folder = Path(tempfile.mkdtemp())
 path, _ = make_recording(folder / "20241007-123412", duration_s=2.0, n_channels=2)

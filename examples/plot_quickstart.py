@@ -9,20 +9,14 @@ negative-going spikes), so the example needs no download; put your own
 ``.escope`` file in its place.
 """
 
-import sys
 import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-try:
-    HERE = Path(__file__).resolve().parent
-except NameError:  # sphinx-gallery runs the examples from their folder, without __file__
-    HERE = Path.cwd()
-sys.path.insert(0, str(HERE))  # for _common
-import escope  # noqa: E402
-from _common import OUTPUT  # noqa: E402
-from escope.synth import make_recording  # noqa: E402
+import escope
+from _common import OUTPUT  # beside this script: output folder
+from escope.synth import make_recording
 
 folder = Path(tempfile.mkdtemp())
 path, truth = make_recording(folder / "20241007-123412", duration_s=10.0, n_channels=2)

@@ -8,7 +8,6 @@ filter and the ``simple`` sorter, checked against the ground truth of a
 recording made by SpikeInterface itself and saved as an EScope file.
 """
 
-import sys
 import tempfile
 from pathlib import Path
 
@@ -19,14 +18,9 @@ from spikeinterface.core import generate_ground_truth_recording
 from spikeinterface.preprocessing import bandpass_filter
 from spikeinterface.sorters import run_sorter
 
-try:
-    HERE = Path(__file__).resolve().parent
-except NameError:  # sphinx-gallery runs the examples from their folder, without __file__
-    HERE = Path.cwd()
-sys.path.insert(0, str(HERE))  # for _common
-import escope  # noqa: E402
-from _common import OUTPUT  # noqa: E402
-from escope_neo import read_escope  # noqa: E402
+import escope
+from _common import OUTPUT  # beside this script: output folder
+from escope_neo import read_escope
 
 folder = Path(tempfile.mkdtemp())
 gt_rec, gt_sorting = generate_ground_truth_recording(

@@ -9,21 +9,15 @@ spontaneous spikes at random times: the average keeps the evoked response
 and washes out the rest.
 """
 
-import sys
 import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-try:
-    HERE = Path(__file__).resolve().parent
-except NameError:  # sphinx-gallery runs the examples from their folder, without __file__
-    HERE = Path.cwd()
-sys.path.insert(0, str(HERE))  # for _common
-import escope  # noqa: E402
-from _common import OUTPUT  # noqa: E402
-from escope.synth import make_recording  # noqa: E402
+import escope
+from _common import OUTPUT  # beside this script: output folder
+from escope.synth import make_recording
 
 path, _ = make_recording(Path(tempfile.mkdtemp()) / "20241007-123412", duration_s=0.03,
                          n_sweeps=40, pretrigger_s=0.005, n_channels=1, firing_Hz=20.0)
