@@ -277,22 +277,21 @@ def cleancontext(
     if idx.dtype.kind not in "iu" and idx.size:
         raise ValueError(f"idx must be integer indices, not {idx.dtype}")
     idx = idx.astype(np.int64).ravel()
-    keep = np.ones(len(idx), dtype=bool)
-    if len(idx) == 0:
-        return idx
-    h = x[np.clip(idx, 0, max(len(x) - 1, 0))].astype(np.float64) if len(x) else np.zeros(len(idx))
-    keep &= (idx >= 0) & (idx < len(x))
-    for ranges, level in ((test, thr), (testabs, absthr)):
+    keep = (idx >= 0) & (idx < len(x))
+    if not keep.any():
+        return idx[keep]
+    last = len(x) - 1
+    h = x[np.clip(idx, 0, last)].astype(np.float64)
+    for ranges, level, directional in ((test, thr, True), (testabs, absthr, False)):
         if level is None:
             continue
         offsets = np.array(sorted({o for r in ranges for o in r}), dtype=np.int64)
         if offsets.size == 0:
             continue
         pos = idx[:, None] + offsets[None, :]
-        inside = (pos >= 0).all(axis=1) & (pos < len(x)).all(axis=1)
-        keep &= inside
-        vals = x[np.clip(pos, 0, max(len(x) - 1, 0))].astype(np.float64) if len(x) else pos * 0.0
-        if ranges is test:
+        keep &= ((pos >= 0) & (pos <= last)).all(axis=1)  # context must lie inside the data
+        vals = x[np.clip(pos, 0, last)].astype(np.float64)
+        if directional:
             direction = np.where(h >= 0, 1.0, -1.0)[:, None]
             bad = (direction * vals > direction * level * h[:, None]).any(axis=1)
         else:
