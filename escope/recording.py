@@ -157,7 +157,8 @@ class Recording:
             ``sweep_s``, ``sweep_scans`` and ``config`` (the settings as
             plain dicts and numpy arrays, whether embedded or from
             ``.config``), plus ``units``, ``kind``, ``n_sweeps``, ``n_scans``,
-            ``trigger_index`` and ``duration_s``.
+            ``trigger_index``, ``duration_s``, ``filename`` and ``url`` (the
+            address it was downloaded from, or None).
         """
         h = self._header
         return {
@@ -176,6 +177,7 @@ class Recording:
             "trigger_index": h.trigger_index,
             "duration_s": self.duration,
             "filename": self.filename,
+            "url": self._source,
         }
 
     # ------------------------------------------------------------------ samples

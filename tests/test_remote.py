@@ -70,6 +70,7 @@ def test_remote_recording_reads_like_local_and_is_cached(server, tmp_path):
     rec = Recording(f"{url}/20241007-123412.escope")
     assert np.array_equal(rec.rawdata(), raw)
     assert rec.filename.startswith(str(tmp_path / "cache"))
+    assert rec.info()["url"] == f"{url}/20241007-123412.escope"
     first = list(httpd.requests)
     assert sorted(p.rsplit("/", 1)[-1] for p in first) == ["20241007-123412.dat",
                                                            "20241007-123412.escope"]
