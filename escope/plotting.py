@@ -65,10 +65,10 @@ def display_unit(unit: str) -> str:
     return "\u00b5" + unit[1:] if unit.startswith("u") and len(unit) > 1 else unit
 
 
-def _draw_trace(ax, t: np.ndarray, raw: np.ndarray, gain: float, max_columns: int,
+def _draw_trace(ax, rate: float, raw: np.ndarray, gain: float, max_columns: int,
                 color: str) -> None:
     if len(raw) <= 2 * max_columns:
-        ax.plot(t, raw * gain, color=color, lw=0.6)
+        ax.plot(np.arange(len(raw)) / rate, raw * gain, color=color, lw=0.6)
         return
     # The envelope of the raw view (read in blocks) is scaled afterwards, so
     # no scaled copy of an hours-long channel is ever made.
@@ -76,7 +76,7 @@ def _draw_trace(ax, t: np.ndarray, raw: np.ndarray, gain: float, max_columns: in
     lo, hi = lo * gain, hi * gain
     if gain < 0:
         lo, hi = hi, lo
-    ax.fill_between(t[starts], lo, hi, color=color, lw=0.6, step="post", edgecolor=color)
+    ax.fill_between(starts / rate, lo, hi, color=color, lw=0.6, step="post", edgecolor=color)
 
 
 def plot_recording(rec: "Recording", fig: Any = None, axes: Any = None,
@@ -96,27 +96,29 @@ def plot_recording(rec: "Recording", fig: Any = None, axes: Any = None,
             fig = plt.figure(figsize=(9, 1.2 + 1.6 * n), layout="constrained")
         axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0].tolist()
     colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
-    t = rec.time()
+    # Only the samples drawn are read and scaled: no time axis or scaled copy
+    # of a whole long channel is made.
+    step = max(1, rec.n_scans // max_columns)
     for c, ax in enumerate(axes):
         color = colors[c % len(colors)]
         unit = rec.units[c]
+        gain = rec.header.gains[c]
         if rec.triggered and rec.n_sweeps:
-            y, _ = rec.data(c)
-            step = max(1, rec.n_scans // max_columns)
-            segs = [np.column_stack([t[::step], sweep[::step]]) for sweep in y]
+            t = np.arange(0, rec.n_scans, step) / rec.rate
+            segs = [np.column_stack([t, sweep[::step] * gain]) for sweep in rec.rawdata(c)]
             alpha = max(0.05, min(1.0, 5.0 / rec.n_sweeps))
             ax.add_collection(LineCollection(segs, colors=color, linewidths=0.6, alpha=alpha))
             ax.autoscale_view()
             ax.axvline(rec.pretrigger_s, color="0.3", lw=0.8, ls="--", label="trigger")
         elif rec.n_scans:
-            _draw_trace(ax, t, rec.rawdata(c), rec.header.gains[c], max_columns, color)
+            _draw_trace(ax, rec.rate, rec.rawdata(c), gain, max_columns, color)
         ax.set_ylabel(f"{rec.channels[c]} ({display_unit(unit)})")
         ax.grid(True, lw=0.3, alpha=0.5)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     axes[-1].set_xlabel("time (s)" + (" from sweep start" if rec.triggered else ""))
-    if len(t):
-        axes[-1].set_xlim(t[0], t[-1])
+    if rec.n_scans > 1:
+        axes[-1].set_xlim(0, (rec.n_scans - 1) / rec.rate)
     when = rec.rundate.strftime("%Y-%m-%d %H:%M:%S") if rec.rundate else rec.header.rundate
     what = f"{rec.n_sweeps} sweeps overlaid" if rec.triggered else f"{rec.duration:.3g} s"
     axes[0].set_title(f"{rec.header.escope_path.name} — {when} — {what}", fontsize=10)
