@@ -59,6 +59,11 @@ def _split(url: str) -> tuple[str, str]:
     return folder, name
 
 
+def _cache_folder(folder_url: str) -> Path:
+    """Cache folder for the recordings of one server folder."""
+    return cache_dir() / hashlib.sha256(folder_url.encode()).hexdigest()[:16]
+
+
 def _download(url: str, target: Path, progress: bool) -> None:
     import pooch
     import requests
@@ -108,7 +113,7 @@ def fetch_recording(url: str) -> Path:
     from ._format import decode_config
 
     folder, name = _split(url)
-    local = cache_dir() / hashlib.sha256(folder.encode()).hexdigest()[:16] / name
+    local = _cache_folder(folder) / name
     sidecar = local.with_name(name + ".escope")
     _download(f"{folder}/{name}.escope", sidecar, progress=False)
     try:
@@ -124,9 +129,5 @@ def fetch_recording(url: str) -> Path:
 
 def clear_cache(url: str | None = None) -> None:
     """Forget downloaded recordings: those of `url`'s folder, or all of them."""
-    root = cache_dir()
-    if url is None:
-        shutil.rmtree(root, ignore_errors=True)
-        return
-    folder, _ = _split(url)
-    shutil.rmtree(root / hashlib.sha256(folder.encode()).hexdigest()[:16], ignore_errors=True)
+    target = cache_dir() if url is None else _cache_folder(_split(url)[0])
+    shutil.rmtree(target, ignore_errors=True)

@@ -20,6 +20,7 @@ array([ 5000, 20000, 60000])
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -160,8 +161,6 @@ def detectspikes_channels(
     >>> detectspikes_channels(x, 5)
     [array([10]), array([50])]
     """
-    import os
-
     x = as_signal(data, "data", ndim=(2,))
     thr = np.broadcast_to(np.asarray(thresholds, dtype=object), (x.shape[0],))
     checked = [_check_detect_args(t, polarity, tkill) for t in thr]
