@@ -24,7 +24,8 @@ import math
 import re
 from typing import Any
 
-__all__ = ["Units", "UnitLike", "normalize", "parse_scale", "conversion_factor", "si_unit"]
+__all__ = ["Units", "UnitLike", "normalize", "parse_scale", "parse_channel_scale",
+           "conversion_factor", "si_unit"]
 
 #: A unit given as a string (``"mV"``) or as a :mod:`quantities` unit (``pq.mV``).
 UnitLike = Any
@@ -199,6 +200,35 @@ def parse_scale(text: str) -> tuple[float, str]:
         unit = normalize(m.group(2))
     except ValueError as exc:
         raise ValueError(f"cannot parse scale {text!r}: {exc}") from None
+    return value, unit
+
+
+def parse_channel_scale(text: str) -> tuple[float, str]:
+    """:func:`parse_scale` for a recorded channel, whose unit must be a
+    voltage or a current (EScope records nothing else).
+
+    Raises
+    ------
+    ValueError
+        As :func:`parse_scale`, or naming a unit that measures something else.
+
+    Examples
+    --------
+    >>> parse_channel_scale("2.5e-05 V")
+    (2.5e-05, 'V')
+    >>> parse_channel_scale("1 furlong")
+    Traceback (most recent call last):
+    ...
+    ValueError: scale '1 furlong': 'furlong' is not a voltage or a current (EScope channels are in volts or amperes)
+    """
+    value, unit = parse_scale(text)
+    # The usual spellings pass without importing quantities (fast opens).
+    if not _ESCOPE_UNIT_RE.match(unit):
+        dim = _unit_quantity(unit).simplified.dimensionality
+        if dim not in (_unit_quantity("V").simplified.dimensionality,
+                       _unit_quantity("A").simplified.dimensionality):
+            raise ValueError(f"scale {text!r}: {unit!r} is not a voltage or a current "
+                             "(EScope channels are in volts or amperes)")
     return value, unit
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from . import _atomic
 from ._format import encode_config, resolve_paths
-from .units import parse_scale
+from .units import parse_channel_scale
 
 __all__ = ["write"]
 
@@ -62,18 +63,59 @@ def _default_config(
     }
 
 
-def _atomic_write(path: Path, write_body) -> Path:
-    """Write to a temporary file beside `path`; return the temporary path."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+def _positive_number(value: Any, name: str, *, zero_ok: bool = False) -> float:
     try:
-        with os.fdopen(fd, "wb") as f:
-            write_body(f)
-            f.flush()
-            os.fsync(f.fileno())
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0 or (
+            number == 0 and not zero_ok):
+        kind = "a non-negative" if zero_ok else "a positive"
+        raise ValueError(f"{name} must be {kind} finite number, not {value!r}")
+    return number
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        # mkdir says "exists" or "not a directory" when a parent is a file,
+        # naming the wrong path; name the file in the way.
+        part = folder
+        while not part.exists():
+            part = part.parent
+        raise NotADirectoryError(20, "cannot write a recording under a file "
+                                     "(it is not a folder)", str(part)) from None
+
+
+def _refuse_existing(*paths: Path) -> None:
+    for p in paths:
+        if os.path.lexists(p):
+            raise FileExistsError(17, "recording exists (pass overwrite=True)", str(p))
+
+
+def _commit(tmp_dat: Path, tmp_escope: Path, dat_path: Path, escope_path: Path) -> None:
+    """Rename the new files into place so that at every instant the final
+    names hold the whole old recording, the whole new one, or no sidecar
+    (which does not open)."""
+    hidden = None
+    if os.path.lexists(escope_path):
+        # The old sidecar must never stand beside the new samples: hide it
+        # first (as a temporary, so that a crash here leaves it to be
+        # cleaned up with the other temporaries).
+        fd, hidden = _atomic.create_temp(escope_path)
+        os.close(fd)
+        os.replace(escope_path, hidden)
+    try:
+        os.replace(tmp_dat, dat_path)
     except BaseException:
-        os.unlink(tmp)
+        if hidden is not None:
+            os.replace(hidden, escope_path)  # the old samples are still in place
         raise
-    return Path(tmp)
+    os.replace(tmp_escope, escope_path)
+    if hidden is not None:
+        _atomic.unlink_quietly(hidden)
+    _atomic.fsync_dir(escope_path.parent)
 
 
 def write(
@@ -120,11 +162,28 @@ def write(
     pathlib.Path
         The path of the ``.escope`` file written.
 
+    Raises
+    ------
+    ValueError
+        On data, names, scales (the unit must be a voltage or a current) or
+        numbers that cannot be stored, or a path that names no recording.
+    FileExistsError
+        If the recording exists (or another writer created it first) and
+        `overwrite` is false.
+    NotADirectoryError
+        If a parent of `path` is a file.
+
     Notes
     -----
-    Both files are written under temporary names and renamed into place,
-    the ``.escope`` last, so an interrupted write never leaves something that
-    looks like a complete recording.
+    Writing is exclusive and crash-safe. Both files are written under hidden
+    temporary names (``.NAME.dat.<hex>.part``) and renamed into place, the
+    sidecar last; when overwriting, the old sidecar is removed before the new
+    samples take its ``.dat``'s name. So at every instant the final names
+    hold the whole old recording, the whole new one, or nothing that opens.
+    Writers of one name take turns (an advisory lock on ``.NAME.escope.lock``),
+    so of two writers with ``overwrite=False`` exactly one succeeds; each
+    writer first deletes the temporaries a killed writer left behind. Files
+    are created with the permissions the umask allows, like any other file.
 
     Examples
     --------
@@ -153,24 +212,29 @@ def write(
             f"data has {arr.shape[0]} channel(s) but {len(channels)} name(s) "
             f"and {len(scale)} scale string(s)"
         )
-    parsed = [parse_scale(s) for s in scale]
-    rate_Hz = float(rate_Hz)
-    if not (np.isfinite(rate_Hz) and rate_Hz > 0):
-        raise ValueError(f"rate_Hz must be a positive number, not {rate_Hz!r}")
+    parsed = [parse_channel_scale(s) for s in scale]
+    rate_Hz = _positive_number(rate_Hz, "rate_Hz")
     triggered = arr.ndim == 3
     n_scans = arr.shape[-1]
     if triggered and n_scans < 1:
         raise ValueError("triggered sweeps must have at least one scan")
+    pretrigger_s = _positive_number(pretrigger_s, "pretrigger_s", zero_ok=True)
+    if triggered and pretrigger_s * rate_Hz > n_scans:
+        raise ValueError(f"pretrigger_s ({pretrigger_s:g} s) is longer than a sweep "
+                         f"({n_scans} scans at {rate_Hz:g} Hz)")
     if rundate is None:
         rundate = datetime.now()
     if isinstance(rundate, datetime):
         rundate = rundate.strftime("%Y%m%d-%H%M%S")
     sweep_scans = n_scans if triggered else int(round(0.5 * rate_Hz))
     sweep_s = sweep_scans / rate_Hz
+    if not math.isfinite(sweep_s):
+        raise ValueError(f"rate_Hz {rate_Hz!r} is too low: a sweep of {sweep_scans} scans "
+                         "would last longer than any number of seconds")
     if config is None:
         config = _default_config(
             rate_Hz, channels, [g for g, _ in parsed], [u for _, u in parsed],
-            sweep_s, triggered, float(pretrigger_s), rundate,
+            sweep_s, triggered, pretrigger_s, rundate,
         )
     elif not isinstance(config, dict):
         raise ValueError("config must be a dict")
@@ -186,11 +250,9 @@ def write(
     }
     text = json.dumps(sidecar, indent=2, ensure_ascii=False)
 
+    _make_folder(escope_path.parent)
     if not overwrite:
-        for p in (escope_path, dat_path):
-            if p.exists():
-                raise FileExistsError(17, "recording exists (pass overwrite=True)", str(p))
-    escope_path.parent.mkdir(parents=True, exist_ok=True)
+        _refuse_existing(escope_path, dat_path)  # fail early, before writing gigabytes
 
     # File order is scans interleaved over channels: (T, C) or (N, S, C).
     # A view, converted and made contiguous one block at a time, so that a
@@ -204,12 +266,19 @@ def write(
             for i in range(0, len(sweep), step):
                 f.write(np.ascontiguousarray(sweep[i : i + step], dtype="<f4").tobytes())
 
-    tmp_dat = _atomic_write(dat_path, write_samples)
-    try:
-        tmp_escope = _atomic_write(escope_path, lambda f: f.write(text.encode("utf-8")))
-    except BaseException:
-        os.unlink(tmp_dat)
-        raise
-    os.replace(tmp_dat, dat_path)
-    os.replace(tmp_escope, escope_path)
+    with _atomic.name_lock(escope_path):
+        for final in (dat_path, escope_path):
+            _atomic.remove_stale_temps(final)
+        if not overwrite:
+            _refuse_existing(escope_path, dat_path)  # another writer may have been first
+        tmp_dat = _atomic.write_temp(dat_path, write_samples)
+        tmp_escope = None
+        try:
+            tmp_escope = _atomic.write_temp(escope_path, lambda f: f.write(text.encode("utf-8")))
+            _commit(tmp_dat, tmp_escope, dat_path, escope_path)
+        except BaseException:
+            for tmp in (tmp_dat, tmp_escope):
+                if tmp is not None:
+                    _atomic.unlink_quietly(tmp)
+            raise
     return escope_path
