@@ -95,8 +95,14 @@ def _demo(args: argparse.Namespace) -> None:
     print(f"\nplot: {out}")
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # Users see what happened to their file, not our source line.
+    print(f"escope-analysis: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status (2 on bad input)."""
+    """Run the command line; return the exit status (2 on bad input, 1 on
+    any other failure). Errors and warnings are one line each on stderr."""
     parser = argparse.ArgumentParser(
         prog="escope-analysis", description="Look at EScope recordings.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,11 +121,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
+            warnings.showwarning = _one_line_warning
             args.run(args)
     except (OSError, ValueError) as exc:  # FormatError, missing files, downloads
-        print(f"escope-analysis {args.command}: error: {exc}", file=sys.stderr)
+        print(f"escope-analysis {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"escope-analysis {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug of ours: still one line, never a traceback
+        print(f"escope-analysis {args.command}: error: {type(exc).__name__}: {_one_line(exc)}",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

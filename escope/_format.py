@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .units import parse_scale
+from .units import parse_channel_scale
 
 __all__ = [
     "FormatError",
@@ -39,6 +40,9 @@ NEWEST = KNOWN_VERSIONS[-1]
 EXTENSIONS = (".escope", ".dat", ".config")
 _VERSION_RE = re.compile(r"^escope-(\d+)(?:\.(\d+))?$")
 _SAVED_SWEEP_RE = re.compile(r"^\d{8}-\d{6}-\d{3}$")
+#: Largest sidecar or settings file read. Real ones are a few kB; the cap only
+#: stops a wrong file (a link to a device, a huge log) from eating memory.
+MAX_JSON_BYTES = 16 * 1024 * 1024
 
 
 class FormatError(ValueError):
@@ -58,13 +62,22 @@ def resolve_paths(filename: str | os.PathLike) -> tuple[Path, Path, Path]:
     `filename` may name any of the three files or the bare ``NAME``.
     """
     try:
-        path = Path(os.fspath(filename))
+        text = os.fspath(filename)
     except TypeError:
         raise TypeError(
             f"filename must be a str or os.PathLike, not {type(filename).__name__}"
         ) from None
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    path = Path(text)
     if path.suffix.lower() in EXTENSIONS:
         path = path.with_suffix("")
+    # "", "dir/", "." and ".." name no recording: without this check they
+    # would become "..escope" in some folder.
+    if not text or text.endswith(("/", os.sep)) or path.name in ("", ".", ".."):
+        raise ValueError(
+            f"{text!r} does not name a recording: give NAME.escope, NAME.dat or NAME"
+        )
     base = str(path)
     return Path(base + ".escope"), Path(base + ".dat"), Path(base + ".config")
 
@@ -104,7 +117,7 @@ def _config_hook(obj: dict) -> Any:
         try:
             arr = np.asarray(data)
             return arr.reshape([int(n) for n in shape])
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:  # Infinity in a shape
             raise ValueError(f"bad array {shape}: {exc}") from None
     if tag == "Struct":
         return {k: v for k, v in obj.items() if k != "__type__"}
@@ -176,6 +189,7 @@ class Header:
     trigger_index: int  # scan of the trigger within a sweep; 0 when not triggered
     dropped_scans: int
     dropped_samples: int
+    dat_id: tuple[int, int]  # (st_dev, st_ino) of the .dat when the header was read
     sidecar: dict = field(repr=False)
 
     @property
@@ -226,20 +240,76 @@ def _number(sidecar: dict, key: str, src: str) -> float:
     value = sidecar.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise FormatError(f"{src}: {key!r} must be a number, not {value!r}")
-    return float(value)
-
-
-def _read_json(path: Path, what: str) -> Any:
     try:
-        raw = path.read_bytes()
+        return float(value)
+    except OverflowError:  # a JSON integer literal beyond float range
+        raise FormatError(f"{src}: {key!r} is out of range ({str(value)[:20]}...)") from None
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_small_file(path: Path, what: str, limit: int = MAX_JSON_BYTES) -> bytes:
+    """Read a whole sidecar or settings file, refusing anything that is not a
+    regular file of at most `limit` bytes (a FIFO would block forever, a link
+    to ``/dev/zero`` would never end)."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise FileNotFoundError(2, f"{what} not found", str(path)) from None
     except IsADirectoryError:
         raise FormatError(f"{path}: is a directory, not a {what}") from None
     try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise FormatError(f"{path}: is a directory, not a {what}")
+        if not stat.S_ISREG(info.st_mode):
+            raise FormatError(f"{path}: is {_file_kind(info.st_mode)}; a {what} must be a "
+                              "regular file")
+        if info.st_size > limit:
+            raise FormatError(f"{path}: {info.st_size} bytes is too large for a {what} "
+                              f"(at most {limit})")
+    except BaseException:
+        os.close(fd)
+        raise
+    chunks, total = [], 0
+    with os.fdopen(fd, "rb") as f:
+        # In pieces: read(limit) would allocate the whole limit up front.
+        while total <= limit:
+            chunk = f.read(max(info.st_size + 1 - total, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    raw = b"".join(chunks)
+    if len(raw) > limit:
+        raise FormatError(f"{path}: too large for a {what} (more than {limit} bytes)")
+    return raw
+
+
+def _read_json(path: Path, what: str) -> Any:
+    raw = read_small_file(path, what)
+    try:
         return decode_config(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FormatError(f"{path}: {what} is not valid JSON ({exc})") from None
+
+
+def needs_config_file(sidecar: Any) -> bool:
+    """True if a sidecar keeps its settings in a separate ``.config`` file
+    (no embedded ``config`` and a version before ``escope-3.3``)."""
+    if not isinstance(sidecar, dict) or "config" in sidecar:
+        return False
+    version = sidecar.get("version")
+    m = _VERSION_RE.match(version.strip()) if isinstance(version, str) else None
+    return m is not None and (int(m.group(1)), int(m.group(2) or 0)) < (3, 3)
 
 
 def read_header(filename: str | os.PathLike) -> Header:
@@ -295,7 +365,7 @@ def read_header(filename: str | os.PathLike) -> Header:
     gains, units = [], []
     for text in scale:
         try:
-            gain, unit = parse_scale(text)
+            gain, unit = parse_channel_scale(text)
         except ValueError as exc:
             raise FormatError(f"{src}: {exc}") from None
         gains.append(gain)
@@ -305,7 +375,7 @@ def read_header(filename: str | os.PathLike) -> Header:
         config, cfg_path = sidecar["config"], None
         if not isinstance(config, dict):
             raise FormatError(f"{src}: 'config' must be an object")
-    elif version_info < (3, 3):
+    elif needs_config_file(sidecar):
         cfg_path = config_path
         config = _read_json(config_path, "settings file")
         if not isinstance(config, dict):
@@ -316,11 +386,13 @@ def read_header(filename: str | os.PathLike) -> Header:
     dtype = np.dtype("<f4") if version_info >= (3, 2) else np.dtype("<f8")
     n_ch = len(channels)
     try:
-        size = os.stat(dat_path).st_size
+        dat_stat = os.stat(dat_path)
     except FileNotFoundError:
         raise FileNotFoundError(2, "sample file not found", str(dat_path)) from None
-    if not dat_path.is_file():
-        raise FormatError(f"{dat_path}: not a regular file")
+    if not stat.S_ISREG(dat_stat.st_mode):
+        raise FormatError(f"{dat_path}: is {_file_kind(dat_stat.st_mode)}; the samples must "
+                          "be a regular file")
+    size = dat_stat.st_size
 
     if _SAVED_SWEEP_RE.match(escope_path.stem):
         kind = "sweep"
@@ -336,6 +408,14 @@ def read_header(filename: str | os.PathLike) -> Header:
         if sweep_scans < 1:
             raise FormatError(
                 f"{src}: triggered recording with 'sweep_scans' {sweep_scans} (must be >= 1)"
+            )
+        if sweep_scans > total_scans:
+            # Not even one sweep: either the run stopped before the first
+            # trigger ended, or 'sweep_scans' is wrong. Neither has samples
+            # to read, and a huge value would size arrays by it.
+            raise FormatError(
+                f"{src}: a sweep of {sweep_scans} scans ('sweep_scans') is longer than the "
+                f"whole file ({total_scans} scans in {dat_path.name}): no whole sweep to read"
             )
         n_sweeps, n_scans = divmod(total_scans, sweep_scans)
         n_scans, dropped_scans = sweep_scans, n_scans
@@ -381,6 +461,7 @@ def read_header(filename: str | os.PathLike) -> Header:
         trigger_index=trigger_index,
         dropped_scans=dropped_scans,
         dropped_samples=dropped_samples,
+        dat_id=(dat_stat.st_dev, dat_stat.st_ino),
         sidecar=sidecar,
     )
 
@@ -391,5 +472,30 @@ def _trigger_index(config: dict, rate: float, sweep_scans: int, src: str) -> int
     for name, value in (("trig.delay_div", delay), ("hori.s_div", s_div)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise FormatError(f"{src}: config {name!r} must be a finite number, not {value!r}")
-    index = int(delay * s_div * rate)
-    return min(max(index, 0), sweep_scans)
+    # Clamp before int(): the product of finite settings can overflow to inf.
+    return int(min(max(delay * s_div * rate, 0.0), float(sweep_scans)))
+
+
+def open_samples(h: Header) -> np.ndarray:
+    """Memory-map the samples described by `h`, in file order (``h.shape``).
+
+    The file must still be the one the header was read from, at least as
+    long: a ``.dat`` replaced or truncated since then would otherwise be read
+    with the old layout (wrong samples) or fail inside numpy.
+    """
+    if h.n_bytes == 0:
+        return np.zeros(h.shape, dtype=h.dtype)
+    try:
+        f = open(h.dat_path, "rb")
+    except FileNotFoundError:
+        raise FileNotFoundError(2, "sample file vanished since the recording was opened",
+                                str(h.dat_path)) from None
+    with f:
+        info = os.fstat(f.fileno())
+        if (info.st_dev, info.st_ino) != h.dat_id:
+            raise FormatError(f"{h.dat_path}: the file was replaced since the recording was "
+                              "opened; open the recording again")
+        if info.st_size < h.n_bytes:
+            raise FormatError(f"{h.dat_path}: the file was truncated since the recording was "
+                              f"opened ({info.st_size} bytes now, {h.n_bytes} expected)")
+        return np.memmap(f, dtype=h.dtype, mode="r", shape=h.shape)

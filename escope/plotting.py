@@ -82,6 +82,9 @@ def _draw_trace(ax, rate: float, raw: np.ndarray, gain: float, max_columns: int,
 def plot_recording(rec: "Recording", fig: Any = None, axes: Any = None,
                    max_columns: int = 2000) -> None:
     """Plot every channel of `rec`; see :meth:`escope.Recording.plot`."""
+    if isinstance(max_columns, bool) or not isinstance(max_columns, (int, np.integer)) \
+            or max_columns < 1:
+        raise ValueError(f"max_columns must be a positive integer, not {max_columns!r}")
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
 

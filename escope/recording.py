@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from typing import Any
 
@@ -38,6 +39,8 @@ class Recording:
     ------
     escope.FormatError
         If the recording is malformed or of an unsupported version.
+    ValueError
+        If `filename` names no recording (``""``, a folder path ending in ``/``).
     FileNotFoundError
         If the sidecar, the ``.dat`` or a needed ``.config`` file is missing.
     OSError
@@ -183,26 +186,39 @@ class Recording:
     # ------------------------------------------------------------------ samples
     def _memmap(self) -> np.ndarray:
         if self._raw is None:
-            h = self._header
-            if h.n_bytes == 0:
-                file_order = np.zeros(h.shape, dtype=h.dtype)
-            else:
-                file_order = np.memmap(h.dat_path, dtype=h.dtype, mode="r", shape=h.shape)
             # Channel-major view of the interleaved file: C×T or C×N×S.
-            self._raw = np.moveaxis(file_order, -1, 0)
+            self._raw = np.moveaxis(_format.open_samples(self._header), -1, 0)
         return self._raw
 
-    def _window(self, start: float | None, stop: float | None) -> slice:
-        n = self.n_scans
-
-        def index(t: float | None, default: int) -> int:
-            if t is None:
-                return default
+    def _scan_index(self, t: Any, name: str) -> int:
+        if isinstance(t, bool) or not isinstance(t, numbers.Real):
+            raise ValueError(f"{name} must be a time in seconds (a real number), not {t!r}")
+        try:
+            t = float(t)
+        except OverflowError:  # an int beyond float range
+            t = math.inf if t > 0 else -math.inf
+        scans = t * self.rate
+        if math.isfinite(scans):
             # Round the product first so that e.g. 0.1 s at 20 kHz is scan 2000.
-            return min(max(math.ceil(round(float(t) * self.rate, 6)), 0), n)
+            index = math.ceil(round(scans, 6))
+            if 0 <= index <= self.n_scans:
+                return index
+        span = "each sweep" if self.triggered else "the recording"
+        raise ValueError(f"{name}={t!r} s is outside {span}: times run from 0 to "
+                         f"{self.n_scans / self.rate:g} s")
 
-        i0, i1 = index(start, 0), index(stop, n)
-        return slice(i0, max(i0, i1))
+    def _window(self, start: Any, stop: Any) -> slice:
+        """Scans of the time window ``start <= t < stop`` (seconds).
+
+        The rule, as in Neo: a window must lie within the recording (within a
+        sweep, if triggered), ``0 <= start <= stop <= n_scans / rate``;
+        anything else raises a ValueError naming the argument.
+        """
+        i0 = 0 if start is None else self._scan_index(start, "start")
+        i1 = self.n_scans if stop is None else self._scan_index(stop, "stop")
+        if i0 > i1:
+            raise ValueError(f"start={start!r} s is after stop={stop!r} s")
+        return slice(i0, i1)
 
     def rawdata(
         self,
@@ -219,7 +235,8 @@ class Recording:
             Index (negative counts from the end) or name. Default: all.
         start, stop : float, optional
             Time window in seconds (within each sweep, if triggered):
-            samples with ``start <= t < stop``.
+            samples with ``start <= t < stop``. The window must lie within
+            the recording, ``0 <= start <= stop <= n_scans / rate``.
 
         Returns
         -------
@@ -250,7 +267,8 @@ class Recording:
         units : str or quantities unit, optional
             Convert to these units (``"uV"``, ``"µV"``, ``pq.mV``, ``"nA"``...).
         start, stop : float, optional
-            Time window in seconds; only that part of the file is read.
+            Time window in seconds, within the recording (as for
+            :meth:`rawdata`); only that part of the file is read.
 
         Returns
         -------
@@ -263,8 +281,11 @@ class Recording:
         Raises
         ------
         ValueError
-            Unknown channel name (the message lists the names), or units that
-            cannot be converted (the message names both).
+            Unknown channel name (the message lists the names), units that
+            cannot be converted (the message names both), or a time window
+            outside the recording (the message names the argument).
+        escope.FormatError
+            If the ``.dat`` file was replaced or truncated since opening.
         IndexError
             Channel index out of range.
 
@@ -330,6 +351,16 @@ class Recording:
         return read_escope(self.filename)
 
     # ------------------------------------------------------------------ life cycle
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickle the name, never the samples: a pickled Recording costs
+        # bytes, and the file is opened (and checked) again on unpickling.
+        return {"filename": self.filename, "source": self._source}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._source = state["source"]
+        self._header = _format.read_header(state["filename"])
+        self._raw = None
+
     def close(self) -> None:
         """Drop this object's memory map (arrays already returned stay valid)."""
         self._raw = None

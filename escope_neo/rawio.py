@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 
 import numpy as np
@@ -14,7 +15,7 @@ from neo.rawio.baserawio import (
     _spike_channel_dtype,
 )
 
-from escope._format import Header, read_header
+from escope._format import Header, open_samples, read_header
 
 __all__ = ["EScopeRawIO"]
 
@@ -58,7 +59,9 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
 
     def __init__(self, filename: str | os.PathLike = "") -> None:
         BaseRawWithBufferApiIO.__init__(self)
-        self.filename = str(filename)
+        if not isinstance(filename, (str, os.PathLike)):
+            raise TypeError(f"filename must be a str or os.PathLike, not {filename!r}")
+        self.filename = os.fsdecode(filename)
         self._h: Header | None = None
 
     def _source_name(self) -> str:
@@ -144,11 +147,8 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
                 np.arange(h.n_channels)[channel_indexes])
             return np.empty((0, n), dtype=h.dtype)
         if getattr(self, "_memmap", None) is None:
-            self._memmap = np.memmap(h.dat_path, dtype=h.dtype, mode="r",
-                                     shape=(h.n_sweeps * h.n_scans, h.n_channels))
+            self._memmap = open_samples(h).reshape(-1, h.n_channels)
         base = seg_index * h.n_scans
-        i_start = 0 if i_start is None else i_start
-        i_stop = h.n_scans if i_stop is None else i_stop
         chunk = self._memmap[base + i_start : base + i_stop]
         return chunk if channel_indexes is None else chunk[:, channel_indexes]
 
@@ -169,12 +169,36 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
             raise IndexError(f"{self.filename}: segment {seg_index} does not exist; "
                              f"there are {n} segment(s), 0 to {n - 1}")
 
+    def _check_samples(self, seg_index: int, i_start, i_stop) -> tuple[int, int]:
+        # Segments are consecutive in one file: an index past a segment's
+        # end would silently read the next sweep. Neo's convention (its
+        # example RawIO): out-of-range samples raise IndexError.
+        n = self._h.n_scans
+        bounds = []
+        for name, value, default in (("i_start", i_start, 0), ("i_stop", i_stop, n)):
+            if value is None:
+                bounds.append(default)
+                continue
+            try:
+                bounds.append(operator.index(value))
+            except TypeError:
+                raise ValueError(f"{self.filename}: {name} must be an integer sample index, "
+                                 f"not {value!r}") from None
+        i0, i1 = bounds
+        if not 0 <= i0 <= i1 <= n:
+            raise IndexError(f"{self.filename}: samples {i0}:{i1} are outside segment "
+                             f"{seg_index}, which has {n} samples (0 <= i_start <= i_stop "
+                             f"<= {n})")
+        return i0, i1
+
     def get_analogsignal_chunk(self, block_index=0, seg_index=0, i_start=None, i_stop=None,
                                stream_index=None, channel_indexes=None, channel_names=None,
                                channel_ids=None, prefer_slice=False):
         """Raw samples as Neo's RawIO returns them; unknown segments, streams
-        and channels raise an error that names those that exist."""
+        and channels raise an error that names those that exist, and samples
+        outside the segment raise IndexError naming the segment's length."""
         self._check_segment(block_index, seg_index)
+        i_start, i_stop = self._check_samples(seg_index, i_start, i_stop)
         if stream_index not in (None, 0):
             raise IndexError(f"{self.filename}: stream {stream_index} does not exist; "
                              "there is one stream, 0 ('Signals')")

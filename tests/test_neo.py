@@ -261,3 +261,44 @@ def test_recording_to_neo(tmp_path):
     assert np.array_equal(block.segments[0].analogsignals[0].magnitude, raw.T)
     lazy = escope.Recording(base).to_neo(lazy=True)
     assert np.array_equal(lazy.segments[0].analogsignals[0].load().magnitude, raw.T)
+
+
+# --------------------------------------------------------------------------- sample bounds
+@pytest.fixture
+def two_sweeps(tmp_path):
+    raw = np.stack([np.full((2, 100), 1.0), np.full((2, 100), 2.0)], axis=1).astype(np.float32)
+    return make_files(tmp_path / "t", raw, triggered=True, sweep_scans=100), raw
+
+
+@pytest.mark.parametrize("i_start, i_stop", [(0, 200), (0, 101), (-5, 10), (-1, None), (50, 40),
+                                             (101, None)])
+def test_chunks_never_cross_into_a_neighbouring_sweep(two_sweeps, i_start, i_stop):
+    base, _ = two_sweeps
+    reader = EScopeRawIO(str(base))
+    reader.parse_header()
+    for seg in (0, 1):
+        with pytest.raises(IndexError, match=rf"outside segment {seg}, which has 100 samples"):
+            reader.get_analogsignal_chunk(seg_index=seg, i_start=i_start, i_stop=i_stop)
+
+
+def test_chunks_within_a_sweep_and_bad_index_types(two_sweeps):
+    base, raw = two_sweeps
+    reader = EScopeRawIO(str(base))
+    reader.parse_header()
+    for seg in (0, 1):
+        chunk = reader.get_analogsignal_chunk(seg_index=seg, i_start=np.int64(90), i_stop=100)
+        assert np.array_equal(chunk, raw[:, seg, 90:100].T)
+        assert reader.get_analogsignal_chunk(seg_index=seg, i_start=100).shape == (0, 2)
+    with pytest.raises(ValueError, match="i_start must be an integer sample index, not 2.5"):
+        reader.get_analogsignal_chunk(i_start=2.5)
+
+
+def test_spikeinterface_never_reads_a_neighbouring_sweep(two_sweeps):
+    from escope_neo import read_escope
+
+    base, raw = two_sweeps
+    rec = read_escope(str(base))
+    with pytest.raises(IndexError, match="outside segment 1, which has 100 samples"):
+        rec.get_traces(start_frame=-5, segment_index=1)
+    traces = rec.get_traces(start_frame=0, end_frame=500, segment_index=0)  # SI clamps the end
+    assert np.array_equal(traces, raw[:, 0].T)
