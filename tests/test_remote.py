@@ -25,7 +25,20 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):
         self.server.requests.append(self.path)
         name = self.path.rsplit("/", 1)[-1]
-        if name.startswith("err500"):
+        if name.startswith("trickle"):
+            # Headers at once, then a byte every 0.2 s: each read is well
+            # within the timeout, the whole transfer never ends on its own.
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            for _ in range(100):  # bounded: 20 s at most
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.2)
+        elif name.startswith("err500"):
             self.send_error(500, "Internal Server Error")
         elif name.startswith("slow"):
             time.sleep(2.0)
@@ -150,3 +163,87 @@ def test_cli_info_from_url(server, capsys):
     assert "ai3" in capsys.readouterr().out
     assert main(["info", f"{url}/nothing.escope"]) == 2
     assert "HTTP 404" in capsys.readouterr().err
+
+
+def test_query_string_is_kept_on_every_file_and_out_of_cache_names(server, tmp_path):
+    url, folder, httpd = server
+    raw = np.random.default_rng(5).normal(size=(2, 500)).astype(np.float32)
+    escope.write(folder / "signed", raw, 1000, ["a", "b"], ["1 mV", "1 mV"])
+    make_files(folder / "old", raw.astype(np.float64), version="escope-3")
+    # The server ignores the query (as many do): a wrong file name would get
+    # the sidecar again and read it as samples.
+    rec = Recording(f"{url}/signed.escope?token=abc#frag")
+    assert np.array_equal(rec.rawdata(), raw)
+    assert Recording(f"{url}/old.dat?token=abc").rawdata().dtype == np.float64
+    names = [p.rsplit("/", 1)[-1] for p in httpd.requests]
+    assert sorted(names) == ["old.config?token=abc", "old.dat?token=abc", "old.escope?token=abc",
+                             "signed.dat?token=abc", "signed.escope?token=abc"]
+    cached = [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert sorted(cached) == ["old.config", "old.dat", "old.escope", "signed.dat",
+                              "signed.escope"]
+    # Another query may select other content: it is cached apart.
+    Recording(f"{url}/signed.escope?token=def")
+    assert names.count("signed.dat?token=abc") == 1 and httpd.requests[-1].endswith("?token=def")
+
+
+def test_trickling_server_is_abandoned_in_bounded_time(server, tmp_path):
+    url, folder, _ = server
+    escope.write(folder / "trickle", np.zeros((1, 10), np.float32), 1000, ["a"], ["1 mV"])
+    t0 = time.perf_counter()
+    with pytest.raises(DownloadError, match=r"trickle\.escope: stalled \(\d+ bytes in "):
+        Recording(f"{url}/trickle.escope")
+    assert time.perf_counter() - t0 < 3.0  # timeout 0.5 s: one window and a read
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+
+
+def test_oversized_sidecar_is_refused(server, monkeypatch):
+    url, folder, _ = server
+    monkeypatch.setattr(escope._remote, "_MAX_SMALL", 1000)
+    escope.write(folder / "big", np.zeros((1, 10), np.float32), 1000, ["a"], ["1 mV"])
+    with pytest.raises(DownloadError, match=r"big\.escope: \d+ bytes is too large"):
+        Recording(f"{url}/big.escope")
+
+
+def test_remote_33_without_config_says_what_local_says(server, tmp_path):
+    url, folder, httpd = server
+    local = make_files(folder / "nocfg", np.zeros((1, 10)), sidecar_overrides={"config": ...})
+    with pytest.raises(escope.FormatError) as here:
+        Recording(local)
+    with pytest.raises(escope.FormatError) as there:
+        Recording(f"{url}/nocfg.escope")
+    assert "missing key 'config'" in str(here.value)
+    assert str(there.value).split(": ", 1)[1] == str(here.value).split(": ", 1)[1]
+    assert not any(p.endswith(".config") for p in httpd.requests)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf", "1e300"])
+def test_bad_timeout_setting_names_the_variable(server, monkeypatch, value):
+    url, folder, httpd = server
+    monkeypatch.setenv("ESCOPE_TIMEOUT", value)
+    with pytest.raises(ValueError, match=rf"ESCOPE_TIMEOUT must be a number of seconds .*"
+                                         rf"not '{value}'"):
+        Recording(f"{url}/anything.escope")
+    assert httpd.requests == []  # refused before anything was asked
+
+
+def test_cache_dir_expands_the_home_folder(server, tmp_path, monkeypatch):
+    url, folder, _ = server
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ESCOPE_CACHE_DIR", "~/escope-cache")
+    monkeypatch.chdir(tmp_path)
+    escope.write(folder / "r", np.zeros((1, 10), np.float32), 1000, ["a"], ["1 mV"])
+    rec = Recording(f"{url}/r.escope")
+    assert rec.filename.startswith(str(tmp_path / "home" / "escope-cache"))
+    assert not (tmp_path / "~").exists()
+
+
+def test_a_killed_downloads_temporary_is_removed_by_the_next(server, tmp_path):
+    url, folder, _ = server
+    raw = np.ones((2, 100), np.float32)
+    escope.write(folder / "r", raw, 1000, ["a", "b"], ["1 mV", "1 mV"])
+    cache = escope._remote._cache_folder(f"{url}")
+    cache.mkdir(parents=True)
+    stale = cache / ".r.dat.0123456789ab.part"  # what a killed download leaves
+    stale.write_bytes(b"half a file")
+    assert np.array_equal(Recording(f"{url}/r.escope").rawdata(), raw)
+    assert sorted(p.name for p in cache.iterdir()) == ["r.dat", "r.escope"]
