@@ -28,6 +28,29 @@ def _grow(a):
 
 _BLOCK = 64
 
+# ``sign * x`` is never computed: negating the most negative integer of a
+# dtype (-128 in int8, -2**63 in int64) overflows and would turn a large
+# negative spike positive. Comparisons against ``sign * thr`` are exact for
+# every dtype; the sign test is loop-invariant, so LLVM hoists it.
+
+
+@njit(inline="always")
+def _at_or_above(v, sign, thr):
+    """``sign * v >= thr``, without negating `v`."""
+    return v >= thr if sign > 0 else v <= -thr
+
+
+@njit(inline="always")
+def _at_or_below(v, sign, thr):
+    """``sign * v <= thr``, without negating `v`."""
+    return v <= thr if sign > 0 else v >= -thr
+
+
+@njit(inline="always")
+def _higher(a, b, sign):
+    """``sign * a > sign * b``, without negating."""
+    return a > b if sign > 0 else a < b
+
 
 @njit(**_JIT)
 def _next_at_or_above(x, sign, thr, i):
@@ -39,11 +62,15 @@ def _next_at_or_above(x, sign, thr, i):
         # Counting over a whole block vectorizes; most blocks of a trace
         # hold no crossing and are skipped at memory speed.
         hits = 0
-        for j in range(len(block)):
-            hits += sign * block[j] >= thr
+        if sign > 0:
+            for j in range(len(block)):
+                hits += block[j] >= thr
+        else:
+            for j in range(len(block)):
+                hits += block[j] <= -thr
         if hits:
             for j in range(len(block)):
-                if sign * block[j] >= thr:
+                if _at_or_above(block[j], sign, thr):
                     return i + j
         i = stop
     return n
@@ -79,7 +106,7 @@ def schmitt(x, sign, thr_on, thr_off):
             ioff = _grow(ioff)
         ion[k] = i
         i += 1
-        while i < n and not sign * x[i] <= thr_off:
+        while i < n and not _at_or_below(x[i], sign, thr_off):
             i += 1
         ioff[k] = i
         k += 1
@@ -97,11 +124,11 @@ def schmittpeak(x, sign, ion, ioff):
     for k in range(len(ion)):
         best = -1
         for i in range(ion[k], ioff[k]):
-            z = sign * x[i]
+            z = x[i]
             if best < 0:
                 if z == z:  # not NaN
                     best = i
-            elif z > sign * x[best]:
+            elif _higher(z, x[best], sign):
                 best = i
         out[k] = best
     return out
@@ -180,7 +207,7 @@ def tkill(peaks, heights, window):
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def chunk_rms(x, chunksize):
     """Population standard deviation of each whole chunk of `x`; chunks
-    holding NaN are left out. Sums run in float64 whatever the input.
+    holding NaN or ±inf are left out. Sums run in float64 whatever the input.
 
     One pass per chunk: sums of ``x - x[first]`` and of their squares
     (shifting by the chunk's first sample keeps the variance formula free
@@ -199,7 +226,10 @@ def chunk_rms(x, chunksize):
             d = np.float64(chunk[i]) - shift
             s += d
             ss += d * d
-        if not (ss == ss) or not (shift == shift):  # NaN (or inf) in the chunk
+        # A NaN or ±inf anywhere in the chunk makes `s` NaN or infinite
+        # (inf - inf, or an infinite sum); so does a chunk whose sums
+        # overflow float64. None of them has a meaningful RMS.
+        if not (np.isfinite(s) and np.isfinite(ss)):
             continue
         var = (ss - s * s / chunksize) / chunksize
         out[k] = np.sqrt(var) if var > 0 else 0.0

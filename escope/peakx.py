@@ -44,8 +44,10 @@ class STARTTYPE(enum.IntEnum):
 
 def as_signal(data: Any, name: str = "data", ndim: tuple[int, ...] = (1,)) -> np.ndarray:
     """Check that `data` is a real numeric array of an allowed dimension and
-    return it without copying (unsigned and boolean data become int64/uint8,
-    so that negating them is exact)."""
+    return it, without copying for the dtypes the kernels take as they are
+    (native-order integers of any width, signed or not, float32, float64;
+    booleans are viewed as uint8). float16 and byte-swapped data are
+    converted (exactly); long double is refused rather than rounded."""
     arr = np.asarray(data)
     if arr.dtype.kind == "b":
         arr = arr.view(np.uint8)
@@ -54,8 +56,13 @@ def as_signal(data: Any, name: str = "data", ndim: tuple[int, ...] = (1,)) -> np
     if arr.ndim not in ndim:
         dims = " or ".join(f"{d}-D" for d in ndim)
         raise ValueError(f"{name} must be {dims}, not {arr.ndim}-D")
-    if arr.dtype.kind == "u":
-        arr = arr.astype(np.int64)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
+        raise ValueError(f"{name}: {arr.dtype} is not supported (convert it to float64 "
+                         "knowing that this rounds)")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize == 2:
+        arr = arr.astype(np.float32)  # exact: numba has no float16 arithmetic
+    elif not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr
 
 

@@ -32,6 +32,18 @@ from .peakx import as_signal
 __all__ = ["rmsnoise", "detectspikes", "detectspikes_channels", "cleancontext"]
 
 
+def _check_upperthresh(upperthresh: Any) -> float | None:
+    if upperthresh is None:
+        return None
+    try:
+        value = float(upperthresh)
+    except (TypeError, ValueError, OverflowError):
+        value = math.nan
+    if isinstance(upperthresh, bool) or not value > 0:
+        raise ValueError(f"upperthresh must be None or a positive number, not {upperthresh!r}")
+    return value
+
+
 def _check_detect_args(threshold: Any, polarity: Any, tkill: Any) -> float:
     try:
         thr = float(threshold)
@@ -57,7 +69,9 @@ def _detect_1d(x: np.ndarray, thr: float, polarity: int, tkill, upperthresh) -> 
         ion, ioff, _ = _kernels.schmitt(x, sign, thr, 0.0)
         peaks = _kernels.schmittpeak(x, sign, ion, ioff)
         if tkill is not None and len(peaks) > 1:
-            heights = (sign * x[peaks]).astype(np.float64)
+            # float64 first: negating int8 -128 (or int64's minimum) in its
+            # own dtype overflows.
+            heights = sign * x[peaks].astype(np.float64)
             peaks = _kernels.tkill(peaks, heights, float(tkill))
         found.append(peaks)
     peaks = found[0] if len(found) == 1 else np.sort(np.concatenate(found))
@@ -96,7 +110,8 @@ def detectspikes(
         Minimum distance in samples between peaks of one polarity; None
         skips the pruning.
     upperthresh : float, optional
-        Keep only peaks with ``abs(yy[peak]) < upperthresh`` (rejects artefacts).
+        Positive; keep only peaks with ``abs(yy[peak]) < upperthresh``
+        (rejects artefacts).
 
     Returns
     -------
@@ -108,8 +123,9 @@ def detectspikes(
     ------
     ValueError
         On a threshold that is not a positive finite number, a polarity not
-        in {-1, 0, 1}, a negative `tkill`, data of more than 2 dimensions, or
-        complex or non-numeric data.
+        in {-1, 0, 1}, a negative `tkill`, an `upperthresh` that is not a
+        positive number, data of more than 2 dimensions, or complex or
+        non-numeric data.
 
     Examples
     --------
@@ -120,6 +136,7 @@ def detectspikes(
     """
     x = as_signal(yy, "yy", ndim=(1, 2))
     thr = _check_detect_args(threshold, polarity, tkill)
+    upperthresh = _check_upperthresh(upperthresh)
     if x.ndim == 2:
         return [_detect_1d(row, thr, polarity, tkill, upperthresh) for row in x]
     return _detect_1d(x, thr, polarity, tkill, upperthresh)
@@ -164,6 +181,7 @@ def detectspikes_channels(
     x = as_signal(data, "data", ndim=(2,))
     thr = np.broadcast_to(np.asarray(thresholds, dtype=object), (x.shape[0],))
     checked = [_check_detect_args(t, polarity, tkill) for t in thr]
+    upperthresh = _check_upperthresh(upperthresh)
     workers = max(1, min(n_jobs or os.cpu_count() or 1, x.shape[0]))
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(lambda c: _detect_1d(x[c], checked[c], polarity, tkill, upperthresh),
@@ -175,7 +193,7 @@ def rmsnoise(dat: Any, chunksize: int = 300, percentile: float = 25) -> float:
 
     The data is cut into whole chunks of `chunksize` samples (the rest is
     ignored; for N×T sweeps chunks never straddle sweeps) and chunks holding
-    NaN are skipped. The RMS of each chunk about its own mean is taken, and
+    NaN or ±inf are skipped. The RMS of each chunk about its own mean is taken, and
     the ``K``-th smallest (``K = int(percentile * N / 100 + 0.5)``, at most
     ``N - 1``) is divided by the value this order statistic has for unit
     Gaussian white noise, computed deterministically. Gaussian noise of any
@@ -230,7 +248,7 @@ def rmsnoise(dat: Any, chunksize: int = 300, percentile: float = 25) -> float:
     rms = np.concatenate([_kernels.chunk_rms(row, int(chunksize)) for row in rows])
     n = len(rms)
     if n == 0:
-        raise ValueError("every chunk contains NaN: no noise level can be estimated")
+        raise ValueError("every chunk contains NaN or inf: no noise level can be estimated")
     k = min(int(pct * n / 100 + 0.5), n - 1)
     value = np.partition(rms, k)[k]
     return float(value / gaussian_reference(int(chunksize), n, pct))

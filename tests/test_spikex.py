@@ -293,3 +293,59 @@ def test_agrees_with_acquisition_program_inside_the_trace(peer):
     for polarity in (-1, 0, 1):
         theirs = np.asarray(peer.detectspikes(x, 5.0, polarity=polarity))
         np.testing.assert_array_equal(detectspikes(x, 5.0, polarity=polarity), theirs)
+
+
+# --------------------------------------------------------------------------- non-finite and extreme values
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), nchunks=st.integers(1, 60),
+       chunksize=st.sampled_from([2, 7, 50]), percentile=st.sampled_from([0, 10, 25, 50, 100]),
+       frac=st.floats(0, 0.9), dtype=st.sampled_from([np.float32, np.float64]))
+def test_rmsnoise_skips_chunks_with_inf_like_nan(seed, nchunks, chunksize, percentile, frac, dtype):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 2, nchunks * chunksize + rng.integers(0, chunksize)).astype(dtype)
+    bad = rng.random(nchunks) < frac
+    if bad.all():
+        bad[0] = False
+    for c in np.flatnonzero(bad):
+        x[c * chunksize + rng.integers(0, chunksize)] = rng.choice([np.inf, -np.inf, np.nan])
+    keep = np.concatenate([x[c * chunksize:(c + 1) * chunksize]
+                           for c in range(nchunks) if not bad[c]])
+    assert rmsnoise(x, chunksize, percentile) == rmsnoise(keep, chunksize, percentile)
+
+
+def test_rmsnoise_with_many_inf_chunks_is_not_zero():
+    x = np.random.default_rng(0).normal(0, 1, 300_000)
+    x[::700] = np.inf  # 40 % of the 300-sample chunks hold an inf
+    assert rmsnoise(x) == pytest.approx(1.0, rel=0.03)
+    with pytest.raises(ValueError, match="every chunk contains NaN or inf"):
+        rmsnoise(np.full(600, np.inf))
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 400),
+       dtype=st.sampled_from([np.int8, np.int16, np.int64, np.uint8, np.uint16, np.uint64]),
+       polarity=st.sampled_from([-1, 0, 1]), tkill=st.sampled_from([None, 0, 5, 50]),
+       threshold=st.sampled_from([0.5, 5.0, 100.0]))
+def test_integer_extremes_detect_as_their_float_values(seed, n, dtype, polarity, tkill, threshold):
+    # int8 -128 and int64's minimum cannot be negated in their own dtype.
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(seed)
+    candidates = [info.min, info.min + 1, 0, 1, 7, info.max - 1, info.max, 2**53, -(2**53),
+                  2**62, 2**63]
+    # Only values float64 holds exactly, so that the float reference is exact too.
+    pool = np.array([v for v in candidates if info.min <= v <= info.max and int(float(v)) == v],
+                    dtype=dtype)
+    x = rng.choice(pool, n) if n else np.zeros(0, dtype)
+    got = detectspikes(x, threshold, polarity=polarity, tkill=tkill)
+    want = ref.detectspikes(x.astype(np.float64).tolist(), threshold, polarity, tkill, None)
+    assert got.tolist() == list(want)
+
+
+def test_int8_minimum_is_pruned_like_its_float_value():
+    x = np.zeros(200, np.int8)
+    x[[20, 40]] = [-128, -100]
+    assert detectspikes(x, 5, polarity=-1).tolist() == [20]
+    assert detectspikes(x.astype(float), 5, polarity=-1).tolist() == [20]
+    y = np.zeros(200, np.int64)
+    y[[20, 40]] = [np.iinfo(np.int64).min, -100]
+    assert detectspikes(y, 5, polarity=-1).tolist() == [20]
