@@ -204,3 +204,24 @@ def test_name_lock_is_reentrant_across_processes_in_turn(tmp_path):
     with name_lock(final):
         pass
     assert not (tmp_path / ".x.escope.lock").exists()
+
+
+@pytest.mark.parametrize("fail_at", [1, 2, 3])
+def test_interrupted_at_each_rename_leaves_old_new_or_nothing(tmp_path, monkeypatch, fail_at):
+    # Deterministic companion of the kill test: stop the commit at each rename.
+    base = tmp_path / "r"
+    old, new = np.full((2, 400_000), 1.0, np.float32), np.full((3, 300_000), 2.0, np.float32)
+    escope.write(base, old, 1000, ["c0", "c1"], ["1 mV"] * 2)
+    real_replace, calls = os.replace, []
+
+    def interrupted(src, dst):
+        calls.append(dst)
+        if len(calls) == fail_at:
+            raise KeyboardInterrupt
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        escope.write(base, new, 1000, ["c0", "c1", "c2"], ["1 mV"] * 3, overwrite=True)
+    monkeypatch.undo()
+    assert _state(base) in ("whole", "none")
