@@ -235,3 +235,144 @@ def chunk_rms(x, chunksize):
         out[k] = np.sqrt(var) if var > 0 else 0.0
         k += 1
     return out[:k].copy()
+
+
+# --------------------------------------------------------------------------- whole recordings
+# The kernels below read an interleaved recording (scan-major, C channels)
+# as the flat array of its file, in blocks of scans that never straddle a
+# sweep. Samples are scaled as ``Recording.data`` scales them (one multiply
+# in the file's dtype), so results equal the per-channel functions'.
+
+
+@njit(**_JIT)
+def _grow_rows(a):
+    b = np.empty((2 * a.shape[0], a.shape[1]), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(**_JIT)
+def block_stats(xf, C, gtile, bstart, blen, full, rms, peak):
+    """Per block and channel: population RMS of whole blocks (as
+    :func:`chunk_rms`: shifted one-pass sums in float64; NaN when the block
+    is short or holds NaN/inf) and the largest ``|scaled sample|`` (NaN
+    ignored), written to ``rms[b, c]`` and ``peak[b, c]``.
+
+    `gtile` is the per-channel gain repeated ``q`` times (``W = q * C``
+    elements): rows of ``q`` scans are then contiguous, branch-free runs of
+    ``W`` samples, which LLVM vectorizes. `full` is the length of a whole
+    block; blocks start at scan ``bstart[b]`` and hold ``blen[b]`` scans.
+    """
+    W = len(gtile)
+    q = W // C
+    acc_s = np.empty(W)
+    acc_ss = np.empty(W)
+    shift = np.empty(W)
+    mx = np.empty(W, dtype=xf.dtype)
+    for b in range(len(bstart)):
+        base = bstart[b] * C
+        n = blen[b]
+        for w in range(W):
+            shift[w] = np.float64(xf[base + w % C] * gtile[w])
+            acc_s[w] = 0.0
+            acc_ss[w] = 0.0
+            mx[w] = 0
+        rows = n // q
+        for r in range(rows):
+            row = xf[base + r * W : base + (r + 1) * W]  # a slice: vectorizes
+            for w in range(W):
+                v = row[w] * gtile[w]
+                d = np.float64(v) - shift[w]
+                acc_s[w] += d
+                acc_ss[w] += d * d
+                a = abs(v)
+                mx[w] = a if a > mx[w] else mx[w]
+        tail = xf[base + rows * W : base + n * C]
+        for i in range(len(tail)):
+            v = tail[i] * gtile[i]
+            d = np.float64(v) - shift[i]
+            acc_s[i] += d
+            acc_ss[i] += d * d
+            a = abs(v)
+            mx[i] = a if a > mx[i] else mx[i]
+        for c in range(C):
+            s = 0.0
+            ss = 0.0
+            m = mx[c]
+            for k in range(q):
+                s += acc_s[k * C + c]
+                ss += acc_ss[k * C + c]
+                if mx[k * C + c] > m:
+                    m = mx[k * C + c]
+            peak[b, c] = m
+            if n != full or not (np.isfinite(s) and np.isfinite(ss)):
+                rms[b, c] = np.nan
+            else:
+                var = (ss - s * s / n) / n
+                rms[b, c] = np.sqrt(var) if var > 0 else 0.0
+
+
+@njit(**_JIT)
+def detect_blocks(xf, C, cols, gains, thr, polarity, bstart, blen, bend, cand, pos):
+    """Schmitt events (on at ``sign * y >= thr``, off at ``sign * y <= 0``)
+    of each channel and sign whose opening lies in the given blocks, with
+    the peak of each (largest ``sign * y``, first on ties, NaN never).
+
+    Channel ``k`` is column ``cols[k]`` of the file, scaled by ``gains[k]``;
+    ``cand[b, k]`` says block ``b`` may hold an opening for channel ``k``
+    (a block without one is skipped: it cannot open an event). An event's
+    closing is searched past the block, up to ``bend[b]`` (the end of its
+    sweep: events never cross sweeps; one still open there closes at
+    ``bend[b]``). ``pos[k, s]`` is the first scan at which channel ``k``,
+    sign ``s`` (0: positive, 1: negative) may open; it is updated, so that a
+    later call continues where this one stopped.
+
+    Returns rows ``(k, s, ion, ioff, peak)`` (file scans), in time order
+    for each ``(k, s)``.
+    """
+    out = np.empty((64, 5), dtype=np.int64)
+    n = 0
+    for b in range(len(bstart)):
+        b0 = bstart[b]
+        b1 = b0 + blen[b]
+        end = bend[b]
+        for k in range(len(cols)):
+            if not cand[b, k]:
+                continue
+            col = cols[k]
+            g = gains[k]
+            t_on = thr[k]
+            for s in range(2):
+                sign = 1 if s == 0 else -1
+                if polarity != 0 and polarity != sign:
+                    continue
+                t = max(b0, pos[k, s])
+                while t < b1:
+                    v = xf[t * C + col] * g
+                    if not _at_or_above(v, sign, t_on):
+                        t += 1
+                        continue
+                    best = t
+                    bestv = v
+                    j = t + 1
+                    while j < end:
+                        w = xf[j * C + col] * g
+                        if _at_or_below(w, sign, 0.0):
+                            break
+                        if _higher(w, bestv, sign):
+                            best = j
+                            bestv = w
+                        j += 1
+                    if n == out.shape[0]:
+                        out = _grow_rows(out)
+                    out[n, 0] = k
+                    out[n, 1] = s
+                    out[n, 2] = t
+                    out[n, 3] = j
+                    out[n, 4] = best
+                    n += 1
+                    # The closing sample cannot open the next event; at the
+                    # end of a sweep there is no such sample.
+                    t = j + 1 if j < end else j
+                pos[k, s] = max(pos[k, s], t)
+    return out[:n].copy()

@@ -316,6 +316,157 @@ class Recording:
         window = self._window(start, stop)
         return np.arange(window.start, window.stop, dtype=np.float64) / self.rate
 
+    # ------------------------------------------------------------------ analysis
+    def rmsnoise(
+        self,
+        channels: Any = None,
+        *,
+        units: UnitLike | None = None,
+        chunksize: int = 300,
+        percentile: float = 25,
+        start: float | None = None,
+        stop: float | None = None,
+        n_jobs: int | None = None,
+        progress: bool | None = None,
+        **tuning: int,
+    ) -> dict[str, float]:
+        """Noise level of every channel, in one pass over the file.
+
+        Equal (to rounding of the sums, 1e-6 relative) to
+        ``escope.rmsnoise(rec.data(c, units, start=start, stop=stop),
+        chunksize, percentile)`` for each channel, without reading the file
+        once per channel or making scaled copies.
+
+        Parameters
+        ----------
+        channels : sequence of str or int, optional
+            Names or indices; default: all channels.
+        units : str or quantities unit, optional
+            Express the noise in these units; default: each channel's own.
+        chunksize, percentile
+            As for :func:`escope.rmsnoise` (chunks never straddle sweeps).
+        start, stop : float, optional
+            Time window in seconds (within each sweep, if triggered).
+        n_jobs : int, optional
+            Threads; default: all cores. Results do not depend on it.
+        progress : bool, optional
+            Show a progress bar; default: when stderr is a terminal.
+
+        Returns
+        -------
+        dict
+            Channel name → noise level.
+
+        Raises
+        ------
+        ValueError
+            As :func:`escope.rmsnoise`, for unknown channels (listing the
+            channels) and for windows outside the recording.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from escope.synth import make_recording
+        >>> path, _ = make_recording(os.path.join(tempfile.mkdtemp(), "rec"), duration_s=1.0)
+        >>> noise = Recording(path).rmsnoise(units="uV")
+        >>> {name: round(value) for name, value in noise.items()}
+        {'ai0': 10, 'ai1': 10}
+        """
+        from .analysis import recording_rmsnoise
+
+        return recording_rmsnoise(self, channels, units=units, chunksize=chunksize,
+                                  percentile=percentile, start=start, stop=stop, n_jobs=n_jobs,
+                                  progress=progress, **tuning)
+
+    def detectspikes(
+        self,
+        threshold: Any = None,
+        *,
+        k: float = 5.0,
+        channels: Any = None,
+        polarity: int = 0,
+        tkill: float | None = 50,
+        upperthresh: float | None = None,
+        start: float | None = None,
+        stop: float | None = None,
+        units: UnitLike | None = None,
+        chunksize: int = 300,
+        percentile: float = 25,
+        n_jobs: int | None = None,
+        progress: bool | None = None,
+        **tuning: int,
+    ):
+        """Spikes of every channel, detected in one pass over the file.
+
+        The indices equal ``escope.detectspikes(rec.data(c, units), thr,
+        polarity, tkill, upperthresh)`` for each channel ``c`` and its
+        threshold ``thr`` (sweep by sweep for a triggered capture), but the
+        file is read once for all channels, on all cores, without scaled
+        copies; memory stays constant however long the recording is.
+
+        Parameters
+        ----------
+        threshold : float, sequence or dict, optional
+            One threshold for all channels, one per channel (in the order of
+            `channels`), or a dict name → threshold; in `units`. Default:
+            `k` times each channel's :meth:`rmsnoise`.
+        k : float
+            Multiple of the noise used when `threshold` is not given.
+        channels : sequence of str or int, optional
+            Names or indices; default: all channels.
+        polarity, tkill, upperthresh
+            As for :func:`escope.detectspikes`.
+        start, stop : float, optional
+            Only detect within this time window (seconds, within each sweep
+            if triggered); indices still count from the start of the
+            recording or sweep.
+        units : str or quantities unit, optional
+            Units of the samples, thresholds and `upperthresh`; default:
+            each channel's own.
+        chunksize, percentile
+            Of the noise estimate (see :func:`escope.rmsnoise`).
+        n_jobs : int, optional
+            Threads; default: all cores. Results do not depend on it.
+        progress : bool, optional
+            Show a progress bar; default: when stderr is a terminal.
+
+        Returns
+        -------
+        escope.analysis.Spikes
+            A dict channel name → int64 array of peak indices (a list of
+            arrays, one per sweep, for a triggered capture), with the
+            ``thresholds`` and ``noise`` used as attributes.
+
+        Raises
+        ------
+        ValueError
+            Whatever :func:`escope.detectspikes` and :func:`escope.rmsnoise`
+            refuse; unknown channels (listing the channels); a `threshold`
+            sequence of the wrong length; `k` that is not a positive finite
+            number; a window outside the recording.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from escope.synth import make_recording
+        >>> path, truth = make_recording(os.path.join(tempfile.mkdtemp(), "rec"), duration_s=1.0)
+        >>> rec = Recording(path)
+        >>> spikes = rec.detectspikes(k=5, polarity=-1)
+        >>> spikes.counts()
+        {'ai0': 7, 'ai1': 4}
+        >>> import escope
+        >>> y = rec.data("ai0")[0]
+        >>> bool((spikes["ai0"] == escope.detectspikes(y, spikes.thresholds["ai0"],
+        ...                                            polarity=-1)).all())
+        True
+        """
+        from .analysis import recording_detectspikes
+
+        return recording_detectspikes(
+            self, threshold, k=k, channels=channels, polarity=polarity, tkill=tkill,
+            upperthresh=upperthresh, start=start, stop=stop, units=units, chunksize=chunksize,
+            percentile=percentile, n_jobs=n_jobs, progress=progress, **tuning)
+
     # ------------------------------------------------------------------ plots and bridges
     def plot(self, fig=None, axes=None, *, max_columns: int = 2000) -> None:
         """Quick look at the whole recording with matplotlib.
