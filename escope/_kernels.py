@@ -313,66 +313,114 @@ def block_stats(xf, C, gtile, bstart, blen, full, rms, peak):
 
 
 @njit(**_JIT)
-def detect_blocks(xf, C, cols, gains, thr, polarity, bstart, blen, bend, cand, pos):
+def _walk(xf, C, col, g, sign, t, v, end):
+    """Close the event opened at scan `t` (value `v`): the first later scan
+    with ``sign * y <= 0`` before `end`, and the event's peak."""
+    best = t
+    bestv = v
+    j = t + 1
+    while j < end:
+        w = xf[j * C + col] * g
+        if _at_or_below(w, sign, 0.0):
+            break
+        if _higher(w, bestv, sign):
+            best = j
+            bestv = w
+        j += 1
+    return j, best
+
+
+@njit(**_JIT)
+def detect_blocks(xf, C, cols, gtile, thr, polarity, bstart, blen, bend, cand, pos):
     """Schmitt events (on at ``sign * y >= thr``, off at ``sign * y <= 0``)
     of each channel and sign whose opening lies in the given blocks, with
     the peak of each (largest ``sign * y``, first on ties, NaN never).
 
-    Channel ``k`` is column ``cols[k]`` of the file, scaled by ``gains[k]``;
-    ``cand[b, k]`` says block ``b`` may hold an opening for channel ``k``
-    (a block without one is skipped: it cannot open an event). An event's
-    closing is searched past the block, up to ``bend[b]`` (the end of its
-    sweep: events never cross sweeps; one still open there closes at
-    ``bend[b]``). ``pos[k, s]`` is the first scan at which channel ``k``,
-    sign ``s`` (0: positive, 1: negative) may open; it is updated, so that a
-    later call continues where this one stopped.
+    Channel ``k`` is column ``cols[k]`` of the file; samples are scaled by
+    `gtile` (the gain of every file column, repeated over a row of ``q``
+    scans, as for :func:`block_stats`). ``cand[b, k]`` says block ``b`` may
+    hold an opening for channel ``k``; other blocks are skipped. In the
+    others, a branch-free count over each row of ``q`` scans finds the few
+    samples whose ``|y|`` may reach a threshold, and only those are checked
+    exactly. An event's closing is searched past the block, up to
+    ``bend[b]`` (the end of its sweep: events never cross sweeps; one still
+    open there closes at ``bend[b]``). ``pos[k, s]`` is the first scan at
+    which channel ``k``, sign ``s`` (0: positive, 1: negative) may open; it
+    is updated, so that a later call continues where this one stopped.
 
     Returns rows ``(k, s, ion, ioff, peak)`` (file scans), in time order
     for each ``(k, s)``.
     """
+    W = len(gtile)
+    q = W // C
+    K = len(cols)
+    k_of_col = np.full(C, -1, dtype=np.int64)
+    for k in range(K):
+        k_of_col[cols[k]] = k
+    # The row test runs in the samples' own dtype (twice the lanes of
+    # float64) against thresholds rounded down: it may let through a sample
+    # the exact test then rejects, never the reverse.
+    thr_tile = np.empty(W, dtype=gtile.dtype)
+    thr_low = np.empty(K, dtype=gtile.dtype)
+    for k in range(K):
+        t32 = gtile.dtype.type(thr[k])
+        while t32 > thr[k]:
+            t32 = np.nextafter(t32, gtile.dtype.type(-np.inf))
+        thr_low[k] = t32
     out = np.empty((64, 5), dtype=np.int64)
     n = 0
     for b in range(len(bstart)):
+        any_cand = False
+        for k in range(K):
+            any_cand = any_cand or cand[b, k]
+        if not any_cand:
+            continue
+        for c in range(C):
+            k = k_of_col[c]
+            # NaN, not inf: an infinite sample must not count on a column
+            # that is not looked at (nothing is >= NaN).
+            value = thr_low[k] if k >= 0 and cand[b, k] else gtile.dtype.type(np.nan)
+            for r in range(q):
+                thr_tile[r * C + c] = value
         b0 = bstart[b]
         b1 = b0 + blen[b]
         end = bend[b]
-        for k in range(len(cols)):
-            if not cand[b, k]:
+        for t in range(b0, b1, q):
+            m = min(W, (b1 - t) * C)
+            row = xf[t * C : t * C + m]
+            hits = np.int32(0)
+            for w in range(m):  # branch-free: vectorizes
+                hits += np.int32(abs(row[w] * gtile[w]) >= thr_tile[w])
+            if hits == 0:
                 continue
-            col = cols[k]
-            g = gains[k]
-            t_on = thr[k]
-            for s in range(2):
-                sign = 1 if s == 0 else -1
-                if polarity != 0 and polarity != sign:
+            for w in range(m):
+                if not abs(row[w] * gtile[w]) >= thr_tile[w]:
                     continue
-                t = max(b0, pos[k, s])
-                while t < b1:
-                    v = xf[t * C + col] * g
-                    if not _at_or_above(v, sign, t_on):
-                        t += 1
+                col = w % C
+                k = k_of_col[col]
+                tt = t + w // C
+                g = gtile[col]
+                v = row[w] * g
+                for s in range(2):
+                    sign = 1 if s == 0 else -1
+                    if polarity != 0 and polarity != sign:
                         continue
-                    best = t
-                    bestv = v
-                    j = t + 1
-                    while j < end:
-                        w = xf[j * C + col] * g
-                        if _at_or_below(w, sign, 0.0):
-                            break
-                        if _higher(w, bestv, sign):
-                            best = j
-                            bestv = w
-                        j += 1
+                    if tt < pos[k, s] or not _at_or_above(v, sign, thr[k]):
+                        continue
+                    j, best = _walk(xf, C, col, g, sign, tt, v, end)
                     if n == out.shape[0]:
                         out = _grow_rows(out)
                     out[n, 0] = k
                     out[n, 1] = s
-                    out[n, 2] = t
+                    out[n, 2] = tt
                     out[n, 3] = j
                     out[n, 4] = best
                     n += 1
-                    # The closing sample cannot open the next event; at the
-                    # end of a sweep there is no such sample.
-                    t = j + 1 if j < end else j
-                pos[k, s] = max(pos[k, s], t)
+                    # The closing sample cannot open the next event; at
+                    # the end of a sweep there is no such sample.
+                    pos[k, s] = j + 1 if j < end else j
+        for k in range(K):
+            for s in range(2):
+                if pos[k, s] < b1:
+                    pos[k, s] = b1
     return out[:n].copy()

@@ -209,18 +209,22 @@ def _run(tasks: list, work, n_jobs: int, progress: bool | None, what: str) -> li
             bar.close()
 
 
+def _gain_tile(plan: _Plan) -> np.ndarray:
+    """The gain of every file column, repeated over a row of ``q`` scans
+    (about 64 samples): the kernels' vectorized unit. All columns are read
+    (rows are contiguous); unchosen ones get gain 1 and are ignored."""
+    gain_all = np.ones(plan.C, dtype=plan.gains.dtype)
+    gain_all[plan.cols] = plan.gains
+    return np.tile(gain_all, max(1, _ROW // plan.C))
+
+
 def _block_stats(plan: _Plan, bstart, blen, full: int, n_jobs: int, task_blocks: int,
                  progress) -> tuple[np.ndarray, np.ndarray]:
     """(rms, peak) per block and chosen channel."""
     from . import _kernels
 
     C = plan.C
-    q = max(1, _ROW // C)
-    # All file channels are summed (the rows are contiguous); only the
-    # chosen ones are kept. Unchosen channels get gain 1.
-    gain_all = np.ones(C, dtype=plan.gains.dtype)
-    gain_all[plan.cols] = plan.gains
-    gtile = np.tile(gain_all, q)
+    gtile = _gain_tile(plan)
     rms = np.empty((len(bstart), C))
     peak = np.empty((len(bstart), C), dtype=plan.xf.dtype)
 
@@ -391,15 +395,16 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
     task_blocks = max(1, task_scans // block)
     tasks = _tasks(len(bstart), task_blocks)
 
+    gtile = _gain_tile(plan)
+
     def detect(lo, hi, pos=None, polarity_=polarity, ks=None):
         cols = plan.cols if ks is None else plan.cols[ks]
-        gains = plan.gains if ks is None else plan.gains[ks]
         th = thr if ks is None else thr[ks]
         cb = cand[lo:hi] if ks is None else cand[lo:hi][:, ks]
         if pos is None:
             first = bstart[lo] if hi > lo else 0
             pos = np.full((len(cols), 2), first, dtype=np.int64)
-        ev = _kernels.detect_blocks(plan.xf, plan.C, cols, gains, th, polarity_,
+        ev = _kernels.detect_blocks(plan.xf, plan.C, cols, gtile, th, polarity_,
                                     bstart[lo:hi], blen[lo:hi], bend[lo:hi], cb, pos)
         return ev, pos
 
