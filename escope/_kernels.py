@@ -252,60 +252,51 @@ def _grow_rows(a):
 
 
 @njit(**_JIT)
-def block_stats(xf, C, gtile, bstart, blen, full, rms, peak):
-    """Per block and channel: population RMS of whole blocks (as
-    :func:`chunk_rms`: shifted one-pass sums in float64; NaN when the block
-    is short or holds NaN/inf) and the largest ``|scaled sample|`` (NaN
-    ignored), written to ``rms[b, c]`` and ``peak[b, c]``.
+def block_stats(xf, C, gtile, bstart, blen, full, rms):
+    """Population RMS of each whole block of each channel, as
+    :func:`chunk_rms` computes it (shifted one-pass sums in float64), into
+    ``rms[b, c]``; NaN for a block shorter than `full` or holding NaN/inf.
 
     `gtile` is the per-channel gain repeated ``q`` times (``W = q * C``
     elements): rows of ``q`` scans are then contiguous, branch-free runs of
-    ``W`` samples, which LLVM vectorizes. `full` is the length of a whole
-    block; blocks start at scan ``bstart[b]`` and hold ``blen[b]`` scans.
+    ``W`` samples, which LLVM vectorizes. Blocks start at scan
+    ``bstart[b]`` and hold ``blen[b]`` scans.
     """
     W = len(gtile)
     q = W // C
     acc_s = np.empty(W)
     acc_ss = np.empty(W)
     shift = np.empty(W)
-    mx = np.empty(W, dtype=xf.dtype)
     for b in range(len(bstart)):
         base = bstart[b] * C
         n = blen[b]
+        if n != full:
+            for c in range(C):
+                rms[b, c] = np.nan
+            continue
         for w in range(W):
             shift[w] = np.float64(xf[base + w % C] * gtile[w])
             acc_s[w] = 0.0
             acc_ss[w] = 0.0
-            mx[w] = 0
         rows = n // q
         for r in range(rows):
             row = xf[base + r * W : base + (r + 1) * W]  # a slice: vectorizes
             for w in range(W):
-                v = row[w] * gtile[w]
-                d = np.float64(v) - shift[w]
+                d = np.float64(row[w] * gtile[w]) - shift[w]
                 acc_s[w] += d
                 acc_ss[w] += d * d
-                a = abs(v)
-                mx[w] = a if a > mx[w] else mx[w]
         tail = xf[base + rows * W : base + n * C]
         for i in range(len(tail)):
-            v = tail[i] * gtile[i]
-            d = np.float64(v) - shift[i]
+            d = np.float64(tail[i] * gtile[i]) - shift[i]
             acc_s[i] += d
             acc_ss[i] += d * d
-            a = abs(v)
-            mx[i] = a if a > mx[i] else mx[i]
         for c in range(C):
             s = 0.0
             ss = 0.0
-            m = mx[c]
             for k in range(q):
                 s += acc_s[k * C + c]
                 ss += acc_ss[k * C + c]
-                if mx[k * C + c] > m:
-                    m = mx[k * C + c]
-            peak[b, c] = m
-            if n != full or not (np.isfinite(s) and np.isfinite(ss)):
+            if not (np.isfinite(s) and np.isfinite(ss)):
                 rms[b, c] = np.nan
             else:
                 var = (ss - s * s / n) / n
@@ -331,18 +322,16 @@ def _walk(xf, C, col, g, sign, t, v, end):
 
 
 @njit(**_JIT)
-def detect_blocks(xf, C, cols, gtile, thr, polarity, bstart, blen, bend, cand, pos):
+def detect_blocks(xf, C, cols, gtile, thr, polarity, bstart, blen, bend, pos):
     """Schmitt events (on at ``sign * y >= thr``, off at ``sign * y <= 0``)
     of each channel and sign whose opening lies in the given blocks, with
     the peak of each (largest ``sign * y``, first on ties, NaN never).
 
     Channel ``k`` is column ``cols[k]`` of the file; samples are scaled by
     `gtile` (the gain of every file column, repeated over a row of ``q``
-    scans, as for :func:`block_stats`). ``cand[b, k]`` says block ``b`` may
-    hold an opening for channel ``k``; other blocks are skipped. In the
-    others, a branch-free count over each row of ``q`` scans finds the few
-    samples whose ``|y|`` may reach a threshold, and only those are checked
-    exactly. An event's closing is searched past the block, up to
+    scans, as for :func:`block_stats`). A branch-free count over each row
+    of ``q`` scans finds the few samples whose ``|y|`` may reach their
+    channel's threshold, and only those are checked exactly. An event's closing is searched past the block, up to
     ``bend[b]`` (the end of its sweep: events never cross sweeps; one still
     open there closes at ``bend[b]``). ``pos[k, s]`` is the first scan at
     which channel ``k``, sign ``s`` (0: positive, 1: negative) may open; it
@@ -367,21 +356,16 @@ def detect_blocks(xf, C, cols, gtile, thr, polarity, bstart, blen, bend, cand, p
         while t32 > thr[k]:
             t32 = np.nextafter(t32, gtile.dtype.type(-np.inf))
         thr_low[k] = t32
+    for c in range(C):
+        k = k_of_col[c]
+        # NaN, not inf: an infinite sample must not count on a column that
+        # is not looked at (nothing is >= NaN).
+        value = thr_low[k] if k >= 0 else gtile.dtype.type(np.nan)
+        for r in range(q):
+            thr_tile[r * C + c] = value
     out = np.empty((64, 5), dtype=np.int64)
     n = 0
     for b in range(len(bstart)):
-        any_cand = False
-        for k in range(K):
-            any_cand = any_cand or cand[b, k]
-        if not any_cand:
-            continue
-        for c in range(C):
-            k = k_of_col[c]
-            # NaN, not inf: an infinite sample must not count on a column
-            # that is not looked at (nothing is >= NaN).
-            value = thr_low[k] if k >= 0 and cand[b, k] else gtile.dtype.type(np.nan)
-            for r in range(q):
-                thr_tile[r * C + c] = value
         b0 = bstart[b]
         b1 = b0 + blen[b]
         end = bend[b]

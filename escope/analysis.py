@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import _format
 from .units import UnitLike, conversion_factor
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -125,7 +124,9 @@ def _plan(rec: Recording, channels: Any, units: UnitLike | None, start: Any, sto
             factor *= conversion_factor(h.units[c], units)
         gains.append(factor)
         unit_names.append(h.units[c] if units is None else _unit_name(units))
-    samples = _format.open_samples(h)
+    # The recording's own map, kept between calls: a second pass then finds
+    # the file's pages mapped already (no page faults).
+    samples = np.moveaxis(rec._memmap(), 0, -1)
     return _Plan(
         xf=np.asarray(samples).reshape(-1),
         C=h.n_channels,
@@ -218,22 +219,20 @@ def _gain_tile(plan: _Plan) -> np.ndarray:
     return np.tile(gain_all, max(1, _ROW // plan.C))
 
 
-def _block_stats(plan: _Plan, bstart, blen, full: int, n_jobs: int, task_blocks: int,
-                 progress) -> tuple[np.ndarray, np.ndarray]:
-    """(rms, peak) per block and chosen channel."""
+def _block_rms(plan: _Plan, bstart, blen, full: int, n_jobs: int, task_blocks: int,
+               progress) -> np.ndarray:
+    """RMS per whole block and chosen channel (NaN where none)."""
     from . import _kernels
 
-    C = plan.C
     gtile = _gain_tile(plan)
-    rms = np.empty((len(bstart), C))
-    peak = np.empty((len(bstart), C), dtype=plan.xf.dtype)
+    rms = np.empty((len(bstart), plan.C))
 
     def work(lo, hi):
-        _kernels.block_stats(plan.xf, C, gtile, bstart[lo:hi], blen[lo:hi], full,
-                             rms[lo:hi], peak[lo:hi])
+        _kernels.block_stats(plan.xf, plan.C, gtile, bstart[lo:hi], blen[lo:hi], full,
+                             rms[lo:hi])
 
     _run(_tasks(len(bstart), task_blocks), work, n_jobs, progress, "noise")
-    return rms[:, plan.cols], peak[:, plan.cols]
+    return rms[:, plan.cols]
 
 
 def _noise_from_rms(rms: np.ndarray, chunksize: int, percentile: float, names) -> np.ndarray:
@@ -264,15 +263,25 @@ def _check_noise_args(chunksize: Any, percentile: Any) -> float:
     return pct
 
 
-def _noise(plan: _Plan, chunksize: int, pct: float, n_jobs: int, task_scans: int, progress):
+def _noise(rec: Recording, plan: _Plan, chunksize: int, pct: float, n_jobs: int,
+           task_scans: int, progress):
     length = plan.hi - plan.lo
     if length < chunksize:
         raise ValueError(f"need at least one chunk: {length} samples are fewer than chunksize "
                          f"{chunksize}")
-    bstart, blen, bend = _blocks(plan, chunksize)
-    task_blocks = max(1, task_scans // chunksize)
-    rms, peak = _block_stats(plan, bstart, blen, chunksize, n_jobs, task_blocks, progress)
-    return _noise_from_rms(rms, chunksize, pct, plan.names), (bstart, blen, bend, peak)
+    # The chunk RMS values of the last noise estimate are kept on the
+    # recording (one number per chunk and channel): rmsnoise() followed by
+    # detectspikes(k=...) reads the file for the noise only once.
+    key = (tuple(plan.cols), plan.gains.tobytes(), plan.lo, plan.hi, chunksize)
+    cached = rec._stats_cache
+    if cached is not None and cached[0] == key:
+        rms = cached[1]
+    else:
+        bstart, blen, _ = _blocks(plan, chunksize)
+        rms = _block_rms(plan, bstart, blen, chunksize, n_jobs,
+                         max(1, task_scans // chunksize), progress)
+        rec._stats_cache = (key, rms)
+    return _noise_from_rms(rms, chunksize, pct, plan.names)
 
 
 def recording_rmsnoise(rec: Recording, channels: Any = None, *, units: UnitLike | None = None,
@@ -283,7 +292,7 @@ def recording_rmsnoise(rec: Recording, channels: Any = None, *, units: UnitLike 
     """See :meth:`escope.Recording.rmsnoise`."""
     pct = _check_noise_args(chunksize, percentile)
     plan = _plan(rec, channels, units, start, stop)
-    noise, _ = _noise(plan, int(chunksize), pct, _jobs(n_jobs),
+    noise = _noise(rec, plan, int(chunksize), pct, _jobs(n_jobs),
                       _positive_int(task_scans, "task_scans"), progress)
     return {name: float(v) for name, v in zip(plan.names, noise)}
 
@@ -371,41 +380,28 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
     plan = _plan(rec, channels, units, start, stop)
     given = _thresholds(threshold, k, plan.names)
     if given is None:
-        noise, (bstart, blen, bend, peak) = _noise(plan, int(chunksize), pct, jobs, task_scans,
-                                                    progress)
+        noise = _noise(rec, plan, int(chunksize), pct, jobs, task_scans, progress)
         thr = float(k) * noise
-        if block_scans is not None:  # a finer unit of work than the noise chunks
-            bstart, blen, bend = _blocks(plan, _positive_int(block_scans, "block_scans"))
-            _, peak = _block_stats(plan, bstart, blen, 0, jobs,
-                                   max(1, task_scans // int(block_scans)), progress)
     else:
         noise = None
         thr = np.asarray(given)
-        size = DEFAULT_BLOCK_SCANS if block_scans is None else _positive_int(block_scans,
-                                                                             "block_scans")
-        bstart, blen, bend = _blocks(plan, size)
-        _, peak = _block_stats(plan, bstart, blen, 0, jobs, max(1, task_scans // size),
-                               progress)
-
-    # A block can open an event only where some |sample| reaches the
-    # threshold; NaN never does. (thr is float64, like the 1-D kernels'.)
-    cand = peak.astype(np.float64) >= thr[None, :]
+    # Detection needs no candidate pre-selection: its row test already runs
+    # near memory speed, and skipping blocks breaks the hardware's prefetch.
+    size = DEFAULT_BLOCK_SCANS if block_scans is None else _positive_int(block_scans,
+                                                                         "block_scans")
+    bstart, blen, bend = _blocks(plan, size)
     K = len(plan.cols)
-    block = int(np.max(blen)) if len(blen) else 1
-    task_blocks = max(1, task_scans // block)
-    tasks = _tasks(len(bstart), task_blocks)
-
+    tasks = _tasks(len(bstart), max(1, task_scans // size))
     gtile = _gain_tile(plan)
 
     def detect(lo, hi, pos=None, polarity_=polarity, ks=None):
         cols = plan.cols if ks is None else plan.cols[ks]
         th = thr if ks is None else thr[ks]
-        cb = cand[lo:hi] if ks is None else cand[lo:hi][:, ks]
         if pos is None:
             first = bstart[lo] if hi > lo else 0
             pos = np.full((len(cols), 2), first, dtype=np.int64)
         ev = _kernels.detect_blocks(plan.xf, plan.C, cols, gtile, th, polarity_,
-                                    bstart[lo:hi], blen[lo:hi], bend[lo:hi], cb, pos)
+                                    bstart[lo:hi], blen[lo:hi], bend[lo:hi], pos)
         return ev, pos
 
     results = _run(tasks, lambda lo, hi: detect(lo, hi)[0], jobs, progress, "spikes")
@@ -420,11 +416,19 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
         # (ion, ioff, peak, end of its sweep)
         return np.column_stack([ev[:, 2], ev[:, 3], ev[:, 4], _sweep_end(ev[:, 2], plan)])
 
+    # Each task's events, split by channel and sign (kept in time order).
+    groups = []
+    for ev in results:
+        key = ev[:, 0] * 2 + ev[:, 1]
+        order = np.argsort(key, kind="stable")
+        bounds = np.cumsum(np.bincount(key, minlength=2 * K))[:-1]
+        groups.append(np.split(rows(ev[order]), bounds))
+
     for kk in range(K):
         found = []
         for s in signs:
             sign = 1 if s == 0 else -1
-            parts = [rows(ev[(ev[:, 0] == kk) & (ev[:, 1] == s)]) for ev in results]
+            parts = [g[2 * kk + s] for g in groups]
 
             def rescan(b, pos, kk=kk, s=s, sign=sign):
                 p = np.full((1, 2), pos, dtype=np.int64)

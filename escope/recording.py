@@ -78,6 +78,7 @@ class Recording:
         self._source = str(source) if _is_url(source) else None
         self._header: Header = _format.read_header(filename)
         self._raw: np.ndarray | None = None
+        self._stats_cache: tuple | None = None  # see escope.analysis
 
     # ------------------------------------------------------------------ basics
     @property
@@ -511,10 +512,12 @@ class Recording:
         self._source = state["source"]
         self._header = _format.read_header(state["filename"])
         self._raw = None
+        self._stats_cache = None
 
     def close(self) -> None:
         """Drop this object's memory map (arrays already returned stay valid)."""
         self._raw = None
+        self._stats_cache = None
 
     def __enter__(self) -> "Recording":
         return self

@@ -6,6 +6,9 @@
   ``escope-3.3`` recordings.
 - :class:`EScopeRecordingExtractor` / :func:`read_escope`: a SpikeInterface
   recording, with a default probe of independent electrodes.
+- :class:`EScopePeakDetector`: escope's spike detection as a SpikeInterface
+  peak detector. **Importing escope_neo registers it** as
+  ``detect_peaks(recording, method="escope", ...)``.
 
 The file format itself is parsed by :mod:`escope` (one parser in the
 project); this package only maps it. SpikeInterface is imported only when
@@ -30,9 +33,13 @@ from __future__ import annotations
 from typing import Any
 
 from .io import EScopeIO
+from .peaks import EScopePeakDetector, register
 from .rawio import EScopeRawIO
 
-__all__ = ["EScopeRawIO", "EScopeIO", "EScopeRecordingExtractor", "read_escope", "default_probe"]
+__all__ = ["EScopeRawIO", "EScopeIO", "EScopeRecordingExtractor", "read_escope", "default_probe",
+           "EScopePeakDetector"]
+
+register()
 
 
 def __getattr__(name: str) -> Any:
