@@ -49,8 +49,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Spikes", "recording_rmsnoise", "recording_detectspikes"]
 
-#: Scans per block when no noise is estimated (the detection's unit of work).
-DEFAULT_BLOCK_SCANS = 256
+#: Scans per block of the detection (its unit of work and of hand-offs).
+DEFAULT_BLOCK_SCANS = 4096
 #: Scans per threaded task, about 8 MB of an 8-channel float32 file.
 DEFAULT_TASK_SCANS = 1 << 18
 #: Samples per vectorized row of the block statistics.
@@ -225,13 +225,17 @@ def _block_rms(plan: _Plan, bstart, blen, full: int, n_jobs: int, task_blocks: i
     from . import _kernels
 
     gtile = _gain_tile(plan)
-    rms = np.empty((len(bstart), plan.C))
+    # float32 keeps 7 digits, more than the 1e-6 the noise is promised to,
+    # and halves what a long recording holds (one value per chunk).
+    rms = np.empty((len(bstart), plan.C), dtype=np.float32)
 
     def work(lo, hi):
         _kernels.block_stats(plan.xf, plan.C, gtile, bstart[lo:hi], blen[lo:hi], full,
                              rms[lo:hi])
 
     _run(_tasks(len(bstart), task_blocks), work, n_jobs, progress, "noise")
+    if np.array_equal(plan.cols, np.arange(plan.C)):
+        return rms  # no copy in the usual case: all channels
     return rms[:, plan.cols]
 
 
@@ -274,14 +278,15 @@ def _noise(rec: Recording, plan: _Plan, chunksize: int, pct: float, n_jobs: int,
     # detectspikes(k=...) reads the file for the noise only once.
     key = (tuple(plan.cols), plan.gains.tobytes(), plan.lo, plan.hi, chunksize)
     cached = rec._stats_cache
-    if cached is not None and cached[0] == key:
-        rms = cached[1]
-    else:
+    if cached is None or cached[0] != key:
         bstart, blen, _ = _blocks(plan, chunksize)
         rms = _block_rms(plan, bstart, blen, chunksize, n_jobs,
                          max(1, task_scans // chunksize), progress)
-        rec._stats_cache = (key, rms)
-    return _noise_from_rms(rms, chunksize, pct, plan.names)
+        cached = rec._stats_cache = (key, rms, {})
+    _, rms, by_percentile = cached
+    if pct not in by_percentile:
+        by_percentile[pct] = _noise_from_rms(rms, chunksize, pct, plan.names)
+    return by_percentile[pct]
 
 
 def recording_rmsnoise(rec: Recording, channels: Any = None, *, units: UnitLike | None = None,
