@@ -67,6 +67,16 @@ def main() -> None:
                 np.array(reader.get_analogsignal_chunk(0, 0, i, min(i + chunk, n), 0))
 
         rec = read_escope(path)
+        from spikeinterface.core import read_binary
+
+        # SpikeInterface's own reader of raw binary files, on the same .dat:
+        # the fair peer (it knows nothing of the format).
+        binary = read_binary(path.with_suffix(".dat"), sampling_frequency=RATE,
+                             dtype="float32", num_channels=N_CH)
+
+        def read_binary_si():
+            for i in range(0, n, chunk):
+                np.array(binary.get_traces(start_frame=i, end_frame=min(i + chunk, n)))
 
         def read_si():
             for i in range(0, n, chunk):
@@ -80,6 +90,8 @@ def main() -> None:
         rows = [("numpy memmap slices (reference)", t_mm),
                 ("EScopeRawIO.get_analogsignal_chunk", median_time(read_rawio, args.repeat)),
                 ("read_escope(...).get_traces()", median_time(read_si, args.repeat)),
+                ("SpikeInterface read_binary(.dat).get_traces() (peer)",
+                 median_time(read_binary_si, args.repeat)),
                 ("read_escope(...).get_traces(return_in_uV=True)", median_time(read_si_uv, args.repeat))]
 
         def parse():

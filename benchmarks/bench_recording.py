@@ -35,11 +35,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import escope  # noqa: E402
-from benchmarks.machine import describe  # noqa: E402
+from benchmarks.machine import describe, interleaved  # noqa: E402
 
 N_CH = 8
 RATES = (30_000, 100_000)
@@ -157,19 +155,6 @@ def private_growth_mb(path: Path) -> float:
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True)
     return float(out.stdout.strip())
-
-
-def interleaved(candidates: dict, repeat: int) -> dict:
-    """Median, min and max of each candidate, run A B C … per repetition."""
-    for fn in candidates.values():  # warm-up: JIT, page cache, imports
-        fn()
-    times = {name: [] for name in candidates}
-    for _ in range(repeat):
-        for name, fn in candidates.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: (statistics.median(v), min(v), max(v)) for name, v in times.items()}
 
 
 def main() -> None:

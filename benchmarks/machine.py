@@ -44,3 +44,19 @@ def median_time(fn: Callable[[], object], repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def interleaved(candidates: dict[str, Callable[[], object]],
+                repeat: int) -> dict[str, tuple[float, float, float]]:
+    """Median, min and max wall time of each candidate, run A B C … A B C …
+    (after one warm-up of each), so that noise on a shared machine hits all
+    of them alike."""
+    for fn in candidates.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(repeat):
+        for name, fn in candidates.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (statistics.median(v), min(v), max(v)) for name, v in times.items()}

@@ -115,6 +115,11 @@ def _unit_quantity(text: str):
 
 @functools.lru_cache(maxsize=256)
 def _factor(src: str, dst: str) -> float:
+    if _ESCOPE_UNIT_RE.match(src) and _ESCOPE_UNIT_RE.match(dst) and src[-1] == dst[-1]:
+        # Prefixed volts to volts, amperes to amperes: a ratio of prefixes,
+        # without importing quantities (a fresh process saves ~0.1 s).
+        ratio = _SI_PREFIXES.get(src[:-1], 1.0) / _SI_PREFIXES.get(dst[:-1], 1.0)
+        return float(f"{ratio:.15g}")
     q = _unit_quantity(src)
     target = _unit_quantity(dst)
     if q.simplified.dimensionality != target.simplified.dimensionality:

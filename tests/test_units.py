@@ -77,3 +77,32 @@ def test_parse_scale_only_raises_value_error(text):
     except ValueError:
         return
     assert np.isfinite(value) and isinstance(unit, str) and "µ" not in unit
+
+
+def test_prefix_ratios_need_no_quantities_and_agree_with_it():
+    import escope.units as u
+
+    units = [p + b for b in "VA" for p in ["f", "p", "n", "u", "m", "", "k", "M", "G"]]
+    for src in units:
+        for dst in units:
+            if src[-1] != dst[-1]:
+                continue
+            q = u._unit_quantity(src)
+            target = u._unit_quantity(dst)
+            ratio = float(q.simplified.magnitude) / float(target.simplified.magnitude)
+            assert u._factor(src, dst) == float(f"{ratio:.15g}"), (src, dst)
+
+
+def test_opening_and_converting_escope_units_does_not_import_quantities(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, escope\n"
+        f"p = escope.write({str(tmp_path / 'r')!r}, np.ones((1, 10), 'f4'), 1000, ['a'], ['1 mV'])\n"
+        "y = escope.Recording(p).data(0, 'uV')\n"
+        "assert y[0] == 1000, y[0]\n"
+        "print('quantities' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
