@@ -204,6 +204,27 @@ def tkill(peaks, heights, window):
         n = m
 
 
+@njit(**_JIT)
+def tkill_groups(group, peaks, heights, window):
+    """:func:`tkill` on each run of equal `group` values (runs contiguous,
+    each in ascending time order); returns a mask of the peaks kept. One
+    call instead of one per channel and sign."""
+    keep = np.zeros(len(peaks), dtype=np.bool_)
+    start = 0
+    while start < len(peaks):
+        stop = start + 1
+        while stop < len(peaks) and group[stop] == group[start]:
+            stop += 1
+        kept = tkill(peaks[start:stop], heights[start:stop], window)
+        j = 0
+        for i in range(start, stop):  # both ascending: one merge-like walk
+            if j < len(kept) and peaks[i] == kept[j]:
+                keep[i] = True
+                j += 1
+        start = stop
+    return keep
+
+
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def chunk_rms(x, chunksize):
     """Population standard deviation of each whole chunk of `x`; chunks

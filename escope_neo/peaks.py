@@ -125,17 +125,15 @@ class EScopePeakDetector(PeakDetector):
         ev = _kernels.detect_blocks(x.reshape(-1), n_ch, np.arange(n_ch), ones, self.thresholds,
                                     self.polarity, np.zeros(1, np.int64),
                                     np.full(1, n, np.int64), np.full(1, n, np.int64), pos)
-        samples, channels = [], []
-        for c in range(n_ch):
-            for s, sign in ((0, 1), (1, -1)):
-                peaks = ev[(ev[:, 0] == c) & (ev[:, 1] == s), 4]
-                if self.tkill is not None and len(peaks) > 1:
-                    peaks = _kernels.tkill(peaks, sign * x[peaks, c].astype(np.float64),
-                                           float(self.tkill))
-                samples.append(peaks)
-                channels.append(np.full(len(peaks), c, dtype=np.int64))
-        sample_index = np.concatenate(samples) if samples else np.empty(0, np.int64)
-        channel_index = np.concatenate(channels) if channels else np.empty(0, np.int64)
+        # Events grouped by channel and sign (stable: each group in time order).
+        group = ev[:, 0] * 2 + ev[:, 1]
+        order = np.argsort(group, kind="stable")
+        group, channel_index, sample_index = group[order], ev[order, 0], ev[order, 4]
+        if self.tkill is not None and len(sample_index) > 1:
+            sign = np.where(group % 2 == 0, 1.0, -1.0)
+            heights = sign * x[sample_index, channel_index].astype(np.float64)
+            keep = _kernels.tkill_groups(group, sample_index, heights, float(self.tkill))
+            sample_index, channel_index = sample_index[keep], channel_index[keep]
         inside = (sample_index >= self.margin) & (sample_index < n - self.margin)
         sample_index, channel_index = sample_index[inside], channel_index[inside]
         order = np.lexsort((channel_index, sample_index))

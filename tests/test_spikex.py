@@ -349,3 +349,20 @@ def test_int8_minimum_is_pruned_like_its_float_value():
     y = np.zeros(200, np.int64)
     y[[20, 40]] = [np.iinfo(np.int64).min, -100]
     assert detectspikes(y, 5, polarity=-1).tolist() == [20]
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), groups=st.integers(1, 6), window=st.sampled_from([0, 3, 50]))
+def test_tkill_groups_is_tkill_per_group(seed, groups, window):
+    from escope import _kernels
+
+    rng = np.random.default_rng(seed)
+    parts = [np.unique(rng.integers(0, 500, rng.integers(0, 40))) for _ in range(groups)]
+    group = np.concatenate([np.full(len(p), g) for g, p in enumerate(parts)]).astype(np.int64)
+    peaks = np.concatenate(parts).astype(np.int64)
+    heights = rng.choice([1.0, 2.0, 3.0], len(peaks))
+    keep = _kernels.tkill_groups(group, peaks, heights, float(window))
+    for g, p in enumerate(parts):
+        h = heights[group == g]
+        want = ref.tkill(p.tolist(), h.tolist(), window) if len(p) else []
+        assert peaks[(group == g) & keep].tolist() == list(want)
