@@ -1,4 +1,9 @@
-"""Command line: ``python -m escope {info,plot,demo}`` (also ``escope-analysis``).
+"""Command line: ``python -m escope {info,ls,spikes,plot,demo}`` (also ``escope-analysis``).
+
+A thin layer over the public functions: :class:`escope.Recording`,
+:func:`escope.folder.scan`, :func:`escope.batch.detect_folder`. Every error
+is one line on stderr naming the file (exit status 2 for bad input, 1 for
+anything else); warnings are one line too.
 
 Examples
 --------
@@ -6,7 +11,9 @@ Examples
 
     python -m escope info 20231030-154906.escope
     python -m escope info https://example.org/data/20241007-123412.escope
-    python -m escope plot 20231030-154906.escope -o overview.png
+    python -m escope ls data/
+    python -m escope spikes data/ -o results/ -k 5 --jobs 2
+    python -m escope plot 20231030-154906.escope -o overview.png --spikes
     python -m escope demo demo-folder
 """
 
@@ -18,13 +25,43 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from . import Recording
+from . import Recording, __version__
+from .plotting import display_unit
+
+_PREFIXES = (("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0), ("m", 1e-3), ("u", 1e-6),
+             ("n", 1e-9), ("p", 1e-12), ("f", 1e-15))
+
+
+def readable(value: float, unit: str) -> str:
+    """`value` in `unit` with the SI prefix that puts it in [1, 1000): µ spelled µ.
+
+    Examples
+    --------
+    >>> readable(0.01254, "mV")
+    '12.54 µV'
+    >>> readable(1500.0, "uA")
+    '1.5 mA'
+    """
+    from .units import _ESCOPE_UNIT_RE, _SI_PREFIXES, normalize
+
+    unit = normalize(unit)
+    if not _ESCOPE_UNIT_RE.match(unit) or value == 0 or value != value:
+        return f"{value:.4g} {display_unit(unit)}"
+    base = unit[-1]
+    si = value * _SI_PREFIXES.get(unit[:-1], 1.0)
+    for prefix, factor in _PREFIXES:
+        if abs(si) >= factor * 0.9995 or prefix == "f":
+            return f"{si / factor:.4g} {display_unit(prefix + base)}"
+    return f"{value:.4g} {display_unit(unit)}"  # pragma: no cover
+
+
+def _display_scale(scale: str) -> str:
+    number, _, unit = scale.strip().rpartition(" ")
+    return f"{number} {display_unit(unit.translate(str.maketrans({'μ': 'u', 'µ': 'u'})))}"
 
 
 def summary(rec: Recording) -> str:
     """A human-readable summary of a recording, with the noise level per channel."""
-    from .spikex import rmsnoise
-
     h = rec.header
     lines = [
         f"file:      {rec.filename}",
@@ -37,18 +74,71 @@ def summary(rec: Recording) -> str:
            if h.triggered else f" ({h.n_scans} scans)"),
         "channels:",
     ]
+    try:
+        noise = rec.rmsnoise(progress=False)
+        why = None
+    except ValueError as exc:  # too short for one chunk, or all NaN
+        noise, why = {}, str(exc)
     for c, (name, unit, scale) in enumerate(zip(h.channels, h.units, h.scale)):
-        y, _ = rec.data(c)
-        try:
-            noise = f"noise {rmsnoise(y):.4g} {unit}"
-        except ValueError as exc:  # too short for one chunk, or all NaN
-            noise = f"noise n/a ({exc})"
-        lines.append(f"  {c}: {name:<6} {unit:<3} (scale {scale}), {noise}")
+        level = (f"noise {readable(noise[name], unit)}" if name in noise
+                 else f"noise n/a ({why})")
+        lines.append(f"  {c}: {name:<6} {display_unit(unit):<3} "
+                     f"(scale {_display_scale(scale)}), {level}")
     return "\n".join(lines)
 
 
 def _info(args: argparse.Namespace) -> None:
     print(summary(Recording(args.file)))
+
+
+def _ls(args: argparse.Namespace) -> int:
+    from .folder import scan
+
+    listing = scan(args.folder, recursive=args.recursive)
+    if not listing:
+        print(f"escope-analysis ls: error: {args.folder}: no recordings in this folder",
+              file=sys.stderr)
+        return 2
+    header = ("name", "date", "layout", "channels", "rate", "duration", "sweeps", "size",
+              "version")
+    rows = []
+    for r in listing:
+        if r.error:
+            rows.append((r.name, "", "BROKEN", r.error, "", "", "", "", ""))
+            continue
+        chans = " ".join(f"{c}[{display_unit(u)}]" for c, u in zip(r.channels, r.units))
+        rows.append((r.name, r.rundate.strftime("%Y-%m-%d %H:%M:%S") if r.rundate else "?",
+                     r.layout, chans, f"{r.rate_Hz / 1000:g} kHz", f"{r.duration_s:.1f} s",
+                     str(r.n_sweeps) if r.layout == "triggered" else "",
+                     f"{r.size_bytes / 1e6:.1f} MB", r.version))
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    for row in (header, *rows):
+        # an error message is the last thing on its line, however long
+        cells = [str(x).ljust(w) if i < 3 else str(x) for i, (x, w) in
+                 enumerate(zip(row, widths))] if row[2] == "BROKEN" else \
+            [str(x).ljust(w) for x, w in zip(row, widths)]
+        print("  ".join(cells).rstrip())
+    ok = sum(1 for r in listing if r.ok)
+    print(f"\n{ok} recording(s), {len(listing) - ok} broken", file=sys.stderr)
+    return 0
+
+
+def _spikes(args: argparse.Namespace) -> int:
+    from .batch import detect_folder
+
+    result = detect_folder(args.paths, args.output, k=args.k, polarity=args.polarity,
+                           channels=args.channels, jobs=args.jobs, scheduler=args.scheduler,
+                           force=args.force, recursive=args.recursive)
+    n = len(result.done) + len(result.skipped) + len(result.failed)
+    spikes = sum(r["n_spikes"] for r in result.summary if r["status"] == "ok")
+    print(f"{n} recording(s): {len(result.done)} analysed, {len(result.skipped)} already done, "
+          f"{len(result.failed)} failed; {spikes} spikes")
+    print(f"wrote {Path(args.output) / 'spikes.csv'} and {Path(args.output) / 'summary.csv'}")
+    for row in result.summary:
+        if row["status"] != "ok":
+            print(f"escope-analysis spikes: failed: {row['path']}: {row['error']}",
+                  file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def _plot(args: argparse.Namespace) -> None:
@@ -59,10 +149,12 @@ def _plot(args: argparse.Namespace) -> None:
 
     rec = Recording(args.file)
     out = Path(args.output or Path(rec.filename).with_suffix(".png").name)
-    rec.plot()
-    plt.savefig(out, dpi=args.dpi)
+    spikes = rec.detectspikes(k=args.k, progress=False) if args.spikes else None
+    rec.plot(spikes=spikes)
+    plt.savefig(out, dpi=args.dpi)  # the format follows the extension
     plt.close("all")
-    print(f"wrote {out}")
+    kind = out.suffix.lstrip(".").upper() or "PNG"
+    print(f"wrote {out} ({kind})")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -71,7 +163,6 @@ def _demo(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .spikex import detectspikes, rmsnoise
     from .synth import make_recording
 
     folder = Path(args.folder)
@@ -81,18 +172,77 @@ def _demo(args: argparse.Namespace) -> None:
     rec = Recording(path)
     print(summary(rec))
     print("\nspike detection (negative-going, threshold 5 × noise):")
-    for c, name in enumerate(rec.channels):
-        y = rec.data(c, "uV")
-        threshold = 5 * rmsnoise(y)
-        found = detectspikes(y, threshold, polarity=-1)
+    spikes = rec.detectspikes(k=5, polarity=-1, units="uV", progress=False)
+    for name, found in spikes.items():
         hits = sum(int(abs(found - t).min() <= 2) for t in truth[name]) if len(found) else 0
-        print(f"  {name}: {len(found)} spikes below -{threshold:.1f} µV; "
+        print(f"  {name}: {len(found)} spikes below -{spikes.thresholds[name]:.1f} µV; "
               f"{hits} of the {len(truth[name])} spikes put in the recording")
-    rec.plot()
+    rec.plot(spikes=spikes)
     out = folder / "20241007-123412.png"
     plt.savefig(out, dpi=100)
     plt.close("all")
-    print(f"\nplot: {out}")
+    print(f"\nplot (spikes marked, ±threshold dashed): {out}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="escope-analysis", formatter_class=fmt,
+        description="Look at and analyse EScope recordings (.escope + .dat).")
+    parser.add_argument("--version", action="version", version=f"escope-analysis {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("info", formatter_class=fmt,
+                       help="summary of one recording: version, date, channels, rate, "
+                            "duration, noise")
+    p.add_argument("file", help="NAME.escope, NAME.dat, NAME or an http(s) URL")
+    p.set_defaults(run=_info)
+
+    p = sub.add_parser("ls", formatter_class=fmt,
+                       help="list the recordings in a folder (broken ones with their error)")
+    p.add_argument("folder", help="a folder of recordings")
+    p.add_argument("-r", "--recursive", action="store_true", help="also look in sub-folders")
+    p.set_defaults(run=_ls)
+
+    p = sub.add_parser("spikes", formatter_class=fmt,
+                       help="noise, threshold and spikes of every channel of many recordings, "
+                            "as tables")
+    p.add_argument("paths", nargs="+", help="recordings, folders of recordings or URLs")
+    p.add_argument("-o", "--output", required=True,
+                   help="folder for spikes.csv and summary.csv (and .parquet with pyarrow)")
+    p.add_argument("-k", type=float, default=5.0,
+                   help="threshold in multiples of each channel's RMS noise")
+    p.add_argument("--polarity", type=int, choices=(-1, 0, 1), default=0,
+                   help="1: positive spikes, -1: negative, 0: both")
+    p.add_argument("--channels", nargs="+", metavar="NAME", default=None,
+                   help="only these channels (default: all)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="local processes (default: all cores; 1: in this process)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on this Dask cluster, e.g. tcp://host:8786 (needs the [dask] "
+                        "extra and the files on every worker)")
+    p.add_argument("--force", action="store_true",
+                   help="redo recordings done by an earlier run with the same settings")
+    p.add_argument("-r", "--recursive", action="store_true", help="also look in sub-folders")
+    p.set_defaults(run=_spikes)
+
+    p = sub.add_parser("plot", formatter_class=fmt, help="plot every channel to an image file")
+    p.add_argument("file", help="NAME.escope, NAME.dat, NAME or an http(s) URL")
+    p.add_argument("-o", "--output", default=None,
+                   help="image to write; its extension sets the format (.png, .pdf, .svg, "
+                        ".jpg…). Default: NAME.png in the current folder")
+    p.add_argument("--dpi", type=int, default=100, help="resolution of raster images")
+    p.add_argument("--spikes", action="store_true",
+                   help="detect spikes, mark them and draw ±threshold")
+    p.add_argument("-k", type=float, default=5.0,
+                   help="with --spikes: threshold in multiples of the RMS noise")
+    p.set_defaults(run=_plot)
+
+    p = sub.add_parser("demo", formatter_class=fmt,
+                       help="write a synthetic recording, summarise it, detect spikes, plot")
+    p.add_argument("folder", nargs="?", default="escope-demo", help="where to write it")
+    p.set_defaults(run=_demo)
+    return parser
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -103,26 +253,12 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (2 on bad input, 1 on
     any other failure). Errors and warnings are one line each on stderr."""
-    parser = argparse.ArgumentParser(
-        prog="escope-analysis", description="Look at EScope recordings.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("info", help="summary: version, date, channels, rate, duration, noise")
-    p.add_argument("file", help="NAME.escope, NAME.dat, NAME or an http(s) URL")
-    p.set_defaults(run=_info)
-    p = sub.add_parser("plot", help="plot every channel to a PNG")
-    p.add_argument("file")
-    p.add_argument("-o", "--output", help="PNG to write (default: NAME.png here)")
-    p.add_argument("--dpi", type=int, default=100)
-    p.set_defaults(run=_plot)
-    p = sub.add_parser("demo", help="write a synthetic recording, summarise, detect, plot")
-    p.add_argument("folder", nargs="?", default="escope-demo")
-    p.set_defaults(run=_demo)
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _one_line_warning
-            args.run(args)
+            status = args.run(args)
     except (OSError, ValueError) as exc:  # FormatError, missing files, downloads
         print(f"escope-analysis {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
@@ -133,11 +269,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"escope-analysis {args.command}: error: {type(exc).__name__}: {_one_line(exc)}",
               file=sys.stderr)
         return 1
-    return 0
+    return status or 0
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    return " ".join(text.split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -324,6 +324,14 @@ def read_header(filename: str | os.PathLike) -> Header:
     """
     escope_path, dat_path, config_path = resolve_paths(filename)
     src = str(escope_path)
+    given = Path(os.fsdecode(os.fspath(filename)))
+    if given.is_dir():
+        raise FormatError(f"{given}: is a directory, not a recording (list the recordings in "
+                          "it with 'escope-analysis ls')")
+    if (given.suffix.lower() not in EXTENSIONS and given.is_file()
+            and not escope_path.exists()):
+        raise FormatError(f"{given}: not an EScope recording (expected NAME.escope, NAME.dat "
+                          "or NAME.config)")
     sidecar = _read_json(escope_path, "sidecar")
     if not isinstance(sidecar, dict):
         raise FormatError(f"{src}: the sidecar must be a JSON object")

@@ -80,7 +80,7 @@ def _draw_trace(ax, rate: float, raw: np.ndarray, gain: float, max_columns: int,
 
 
 def plot_recording(rec: "Recording", fig: Any = None, axes: Any = None,
-                   max_columns: int = 2000) -> None:
+                   max_columns: int = 2000, spikes: Any = None) -> list:
     """Plot every channel of `rec`; see :meth:`escope.Recording.plot`."""
     if isinstance(max_columns, bool) or not isinstance(max_columns, (int, np.integer)) \
             or max_columns < 1:
@@ -119,9 +119,39 @@ def plot_recording(rec: "Recording", fig: Any = None, axes: Any = None,
         ax.grid(True, lw=0.3, alpha=0.5)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
+    if spikes is not None:
+        _draw_spikes(rec, axes, spikes)
     axes[-1].set_xlabel("time (s)" + (" from sweep start" if rec.triggered else ""))
     if rec.n_scans > 1:
         axes[-1].set_xlim(0, (rec.n_scans - 1) / rec.rate)
     when = rec.rundate.strftime("%Y-%m-%d %H:%M:%S") if rec.rundate else rec.header.rundate
     what = f"{rec.n_sweeps} sweeps overlaid" if rec.triggered else f"{rec.duration:.3g} s"
     axes[0].set_title(f"{rec.header.escope_path.name} — {when} — {what}", fontsize=10)
+    return axes
+
+
+def _draw_spikes(rec: "Recording", axes: list, spikes: Any) -> None:
+    """Mark detected spikes and draw ±threshold on each channel's panel."""
+    from .units import conversion_factor
+
+    thresholds = getattr(spikes, "thresholds", {}) or {}
+    units = getattr(spikes, "units", {}) or {}
+    for c, ax in enumerate(axes):
+        name = rec.channels[c]
+        if name not in spikes:
+            continue
+        unit, gain = rec.units[c], rec.header.gains[c]
+        if name in thresholds:
+            thr = thresholds[name] * conversion_factor(units.get(name, unit), unit)
+            for level in (thr, -thr):
+                ax.axhline(level, color="0.35", lw=0.7, ls="--")
+        found = spikes[name]
+        sweeps = found if rec.triggered else [found]
+        raw = rec.rawdata(c)
+        for n, idx in enumerate(sweeps):
+            idx = np.asarray(idx, dtype=np.int64)
+            if not len(idx):
+                continue
+            values = (raw[n] if rec.triggered else raw)[idx] * gain
+            ax.plot(idx / rec.rate, values, ls="none", marker="v" if rec.triggered else "o",
+                    ms=3, mfc="none", mec="k", mew=0.7)

@@ -469,7 +469,7 @@ class Recording:
             percentile=percentile, n_jobs=n_jobs, progress=progress, **tuning)
 
     # ------------------------------------------------------------------ plots and bridges
-    def plot(self, fig=None, axes=None, *, max_columns: int = 2000) -> None:
+    def plot(self, fig=None, axes=None, *, max_columns: int = 2000, spikes=None) -> list:
         """Quick look at the whole recording with matplotlib.
 
         One panel per channel with its name and unit, a shared time axis in
@@ -485,10 +485,21 @@ class Recording:
             One axes per channel to draw into.
         max_columns : int
             Resolution of the envelope (columns across the time axis).
+        spikes : escope.analysis.Spikes, optional
+            The result of :meth:`detectspikes`: its spikes are marked and its
+            thresholds drawn (dashed, ±) on each channel.
+
+        Returns
+        -------
+        list of matplotlib.axes.Axes
+            One per channel. In a script, show the figure with
+            ``plt.show()`` or save it with ``plt.savefig("overview.png")``
+            (or ``axes[0].figure.savefig(...)``); in a notebook it shows by
+            itself.
         """
         from .plotting import plot_recording
 
-        plot_recording(self, fig=fig, axes=axes, max_columns=max_columns)
+        return plot_recording(self, fig=fig, axes=axes, max_columns=max_columns, spikes=spikes)
 
     def to_neo(self, lazy: bool = False):
         """Return the recording as a :class:`neo.core.Block` (imports neo)."""

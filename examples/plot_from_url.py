@@ -19,8 +19,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 import escope
-from _common import OUTPUT  # beside this script: output folder
 from escope.synth import make_recording
+
+# Figures go to output/ beside this script (the current folder when there is
+# no script file, as in a notebook).
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+OUTPUT = HERE / "output"
+OUTPUT.mkdir(exist_ok=True)
 
 www = Path(tempfile.mkdtemp())
 make_recording(www / "20241007-123412", duration_s=3.0, n_channels=2)

@@ -15,9 +15,14 @@ import neo
 import numpy as np
 import quantities as pq
 
-from _common import OUTPUT  # beside this script: output folder
 from escope.synth import make_recording
 from escope_neo import EScopeIO
+
+# Figures go to output/ beside this script (the current folder when there is
+# no script file, as in a notebook).
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+OUTPUT = HERE / "output"
+OUTPUT.mkdir(exist_ok=True)
 
 folder = Path(tempfile.mkdtemp())
 path, _ = make_recording(folder / "20241007-123412", duration_s=2.0, n_channels=2)

@@ -15,8 +15,13 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 import escope
-from _common import OUTPUT  # beside this script: output folder
 from escope.synth import make_recording
+
+# Figures go to output/ beside this script (the current folder when there is
+# no script file, as in a notebook).
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+OUTPUT = HERE / "output"
+OUTPUT.mkdir(exist_ok=True)
 
 folder = Path(tempfile.mkdtemp())
 path, truth = make_recording(folder / "20241007-123412", duration_s=10.0, n_channels=2)
@@ -56,9 +61,18 @@ axes[-1].set_xlabel("time (s)")
 fig.savefig(OUTPUT / "quickstart_spikes.png", dpi=100)
 
 # %%
+# Every channel at once: ``rec.detectspikes`` reads the interleaved file once
+# for all channels (on all cores) and gives exactly the spikes above. The plot
+# marks them and draws the ±threshold.
+found = rec.detectspikes(k=5, polarity=-1, units="uV")
+print(found.counts(), {name: round(t, 1) for name, t in found.thresholds.items()})
+rec.plot(spikes=found)
+plt.savefig(OUTPUT / "quickstart_all_channels.png", dpi=100)
+
+# %%
 # The same works on the real recording that ships beside the project, if
 # it is there.
-from _common import REAL  # noqa: E402
+REAL = HERE.parent.parent / "shared" / "data" / "20231030-154906.escope"  # beside a clone
 
 if REAL.is_file():
     real = escope.Recording(REAL)

@@ -19,8 +19,13 @@ from spikeinterface.preprocessing import bandpass_filter
 from spikeinterface.sorters import run_sorter
 
 import escope
-from _common import OUTPUT  # beside this script: output folder
 from escope_neo import read_escope
+
+# Figures go to output/ beside this script (the current folder when there is
+# no script file, as in a notebook).
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+OUTPUT = HERE / "output"
+OUTPUT.mkdir(exist_ok=True)
 
 folder = Path(tempfile.mkdtemp())
 gt_rec, gt_sorting = generate_ground_truth_recording(

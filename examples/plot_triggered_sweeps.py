@@ -16,8 +16,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import escope
-from _common import OUTPUT  # beside this script: output folder
 from escope.synth import make_recording
+
+# Figures go to output/ beside this script (the current folder when there is
+# no script file, as in a notebook).
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+OUTPUT = HERE / "output"
+OUTPUT.mkdir(exist_ok=True)
 
 path, _ = make_recording(Path(tempfile.mkdtemp()) / "20241007-123412", duration_s=0.03,
                          n_sweeps=40, pretrigger_s=0.005, n_channels=1, firing_Hz=20.0)

@@ -22,8 +22,8 @@ def test_info(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "escope-3.3" in out and "triggered" in out and "10000 Hz" in out
     assert "3 sweeps of 1000 scans, trigger at scan 100" in out
-    assert "ai0    uV  (scale 1 uV), noise 2" in out  # noise ≈ 2 in raw units
-    assert "ai5    V   (scale 0.1 V), noise 0.2" in out
+    assert "ai0    µV  (scale 1 µV), noise 2" in out  # noise ≈ 2 in raw units
+    assert "ai5    V   (scale 0.1 V), noise 20" in out and " mV" in out  # 0.2 V shown in mV
 
 
 def test_plot(tmp_path, capsys):

@@ -55,7 +55,8 @@ def test_envelope_in_blocks(monkeypatch):
 def test_plot_continuous(tmp_path):
     path, _ = make_recording(tmp_path / "r", duration_s=5.0, n_channels=3)
     rec = escope.Recording(path)
-    assert rec.plot() is None
+    axes = rec.plot()
+    assert len(axes) == rec.n_channels and axes[0].figure is plt.gcf()
     fig = plt.gcf()
     axes = fig.axes
     assert len(axes) == 3
