@@ -42,11 +42,14 @@ __all__ = [
     "units",
     "peakx",
     "spikex",
+    "scan",
+    "detect_folder",
     "__version__",
 ]
 
-_SUBMODULES = {"units", "peakx", "spikex"}
-_LAZY = {"rmsnoise": "spikex", "detectspikes": "spikex", "DownloadError": "_remote"}
+_SUBMODULES = {"units", "peakx", "spikex", "loader", "analysis", "folder", "batch"}
+_LAZY = {"rmsnoise": "spikex", "detectspikes": "spikex", "DownloadError": "_remote",
+         "scan": "folder", "detect_folder": "batch"}
 
 
 def __getattr__(name: str) -> Any:

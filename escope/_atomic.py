@@ -54,15 +54,17 @@ def create_temp(final: Path) -> tuple[int, Path]:
     raise FileExistsError(17, "could not create a temporary file", str(final))
 
 
-def write_temp(final: Path, body: Callable[[BinaryIO], object]) -> Path:
-    """Write a temporary file beside `final` with `body(f)`, flushed to disk;
-    return its path. On any error the temporary file is removed."""
+def write_temp(final: Path, body: Callable[[BinaryIO], object], durable: bool = True) -> Path:
+    """Write a temporary file beside `final` with `body(f)`, flushed to disk
+    (unless `durable` is false: then a power cut may lose it, which callers
+    must detect); return its path. On any error the temporary file is removed."""
     fd, tmp = create_temp(final)
     try:
         with os.fdopen(fd, "wb") as f:
             body(f)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
     except BaseException:
         unlink_quietly(tmp)
         raise

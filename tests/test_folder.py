@@ -356,3 +356,14 @@ def test_examples_run_when_downloaded_alone(tmp_path, example):
                           cwd=tmp_path, env=ENV, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert list((tmp_path / "output").glob("*.png"))
+
+
+def test_a_damaged_part_is_redone(lab, tmp_path):
+    out = tmp_path / "out"
+    detect_folder([lab], out, jobs=1, progress=False)
+    before = (out / "spikes.csv").read_bytes()
+    (part,) = [p for p in out.glob("parts-*/20241007-120000.*.spikes.csv")]
+    part.write_bytes(b"")  # what a power cut can leave of a part never flushed
+    again = detect_folder([lab], out, jobs=1, progress=False)
+    assert [Path(p).stem for p in again.done] == ["20241007-120000"]
+    assert (out / "spikes.csv").read_bytes() == before
