@@ -25,7 +25,7 @@ import re
 from typing import Any
 
 __all__ = ["Units", "UnitLike", "normalize", "parse_scale", "parse_channel_scale",
-           "conversion_factor", "si_unit"]
+           "unit_kind", "conversion_factor", "si_unit"]
 
 #: A unit given as a string (``"mV"``) or as a :mod:`quantities` unit (``pq.mV``).
 UnitLike = Any
@@ -208,6 +208,24 @@ def parse_scale(text: str) -> tuple[float, str]:
     return value, unit
 
 
+def unit_kind(unit: UnitLike) -> str:
+    """``"V"`` for a voltage unit, ``"A"`` for a current; ValueError otherwise.
+
+    Examples
+    --------
+    >>> unit_kind("mV"), unit_kind("pA"), unit_kind("volt")
+    ('V', 'A', 'V')
+    """
+    text = normalize(unit)
+    if _ESCOPE_UNIT_RE.match(text):
+        return text[-1]
+    dim = _unit_quantity(text).simplified.dimensionality
+    for kind in ("V", "A"):
+        if dim == _unit_quantity(kind).simplified.dimensionality:
+            return kind
+    raise ValueError(f"{text!r} is not a voltage or a current")
+
+
 def parse_channel_scale(text: str) -> tuple[float, str]:
     """:func:`parse_scale` for a recorded channel, whose unit must be a
     voltage or a current (EScope records nothing else).
@@ -227,13 +245,11 @@ def parse_channel_scale(text: str) -> tuple[float, str]:
     ValueError: scale '1 furlong': 'furlong' is not a voltage or a current (EScope channels are in volts or amperes)
     """
     value, unit = parse_scale(text)
-    # The usual spellings pass without importing quantities (fast opens).
-    if not _ESCOPE_UNIT_RE.match(unit):
-        dim = _unit_quantity(unit).simplified.dimensionality
-        if dim not in (_unit_quantity("V").simplified.dimensionality,
-                       _unit_quantity("A").simplified.dimensionality):
-            raise ValueError(f"scale {text!r}: {unit!r} is not a voltage or a current "
-                             "(EScope channels are in volts or amperes)")
+    try:
+        unit_kind(unit)  # the usual spellings are known without quantities
+    except ValueError:
+        raise ValueError(f"scale {text!r}: {unit!r} is not a voltage or a current "
+                         "(EScope channels are in volts or amperes)") from None
     return value, unit
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from spikeinterface.core.core_tools import define_function_from_class
 from spikeinterface.extractors.neoextractors.neobaseextractor import NeoBaseRecordingExtractor
 
-from escope.units import conversion_factor, si_unit
+from escope._format import read_header
+from escope.units import conversion_factor, unit_kind
 
-from .rawio import EScopeRawIO
+from .rawio import _STREAMS, EScopeRawIO
 
 __all__ = ["EScopeRecordingExtractor", "read_escope", "default_probe"]
 
@@ -22,20 +24,30 @@ ELECTRODE_SPACING_UM = 10_000.0
 
 
 def default_probe(n_channels: int):
-    """A probe of `n_channels` independent electrodes, 10 mm apart on a line.
+    """A probe of `n_channels` independent electrodes, 10 mm apart on a grid.
+
+    The contacts sit on a square grid (as many columns as the square root of
+    the channel count, rounded up) inside a rectangular outline, so the
+    layout has a real 2-D extent and SpikeInterface's probe plots draw it.
+    No two contacts are within any neighbourhood radius that
+    SpikeInterface's tools use: every channel is sorted on its own. Set a
+    real probe (``read_escope(path, probe=...)``) when the electrodes have
+    a geometry.
 
     Examples
     --------
-    >>> default_probe(3).contact_positions[:, 0].tolist()
-    [0.0, 10000.0, 20000.0]
+    >>> default_probe(3).contact_positions.tolist()
+    [[0.0, 0.0], [10000.0, 0.0], [0.0, 10000.0]]
     """
     from probeinterface import Probe
 
+    columns = max(1, int(np.ceil(np.sqrt(n_channels))))
+    k = np.arange(n_channels)
+    positions = np.column_stack([k % columns, k // columns]).astype(float) * ELECTRODE_SPACING_UM
     probe = Probe(ndim=2, si_units="um")
-    positions = np.column_stack([np.arange(n_channels) * ELECTRODE_SPACING_UM,
-                                 np.zeros(n_channels)])
     probe.set_contacts(positions=positions, shapes="circle", shape_params={"radius": 10})
     probe.set_device_channel_indices(np.arange(n_channels))
+    probe.create_auto_shape(probe_type="rect", margin=ELECTRODE_SPACING_UM / 2)
     probe.annotate(name="escope-independent-electrodes")
     return probe
 
@@ -44,22 +56,36 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
     """A SpikeInterface recording of an EScope file, through :class:`EScopeRawIO`.
 
     Triggered captures are multi-segment recordings (one segment per sweep).
-    ``get_traces(return_in_uV=True)`` gives µV for voltage channels; current
-    channels keep their ``physical_unit`` and ``gain_to_physical_unit``
-    properties. A default probe is attached in which every channel is an
-    independent electrode far from the others (see :func:`default_probe`);
-    replace it with ``set_probe`` when the electrodes have a real geometry.
+    Voltage and current channels are separate streams, ``"voltage"`` and
+    ``"current"``: a recording holding both needs ``stream_name``. Voltage
+    channels give µV with ``get_traces(return_in_uV=True)`` (also nV, MV…);
+    a current stream keeps its ``physical_unit`` and ``gain_to_physical_unit``
+    properties and has no ``gain_to_uV``, so ``return_in_uV=True`` is refused
+    rather than labelling amperes as volts. A default probe is attached in
+    which every channel is an independent electrode far from the others (see
+    :func:`default_probe`); pass `probe` when the electrodes have a real
+    geometry.
 
     Parameters
     ----------
     file_path : str or os.PathLike
         ``NAME.escope`` (or ``NAME``, ``NAME.dat``...).
     stream_id, stream_name : str, optional
-        EScope files have one stream (``"0"``, ``"Signals"``).
+        ``"0"``/``"voltage"`` or ``"1"``/``"current"``; needed only when the
+        recording has both kinds of channel.
     all_annotations : bool
         Copy all Neo annotations onto the recording.
     use_names_as_ids : bool
         Channel ids are the channel names in any case (they are unique).
+    probe : probeinterface.Probe or ProbeGroup, optional
+        The electrodes' geometry, one contact per channel of the stream.
+
+    Raises
+    ------
+    ValueError
+        For a stream that does not exist or is not chosen (the message lists
+        the streams), or a probe whose contact count differs from the
+        channel count (the message says both).
 
     Examples
     --------
@@ -76,27 +102,56 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
 
     def __init__(self, file_path: str | os.PathLike, stream_id: str | None = None,
                  stream_name: str | None = None, all_annotations: bool = False,
-                 use_names_as_ids: bool = False) -> None:
+                 use_names_as_ids: bool = False, probe=None) -> None:
+        stream_id = _choose_stream(file_path, stream_id, stream_name)
         neo_kwargs = self.map_to_neo_kwargs(file_path)
-        NeoBaseRecordingExtractor.__init__(
-            self, stream_id=stream_id, stream_name=stream_name,
-            all_annotations=all_annotations, use_names_as_ids=use_names_as_ids, **neo_kwargs)
-        self._kwargs.update({"file_path": str(Path(file_path).absolute())})
+        with warnings.catch_warnings():
+            # SpikeInterface knows only V, mV and uV; nV and MV channels are
+            # voltages too (their gains are fixed below).
+            warnings.filterwarnings("ignore", message="Found a mix of voltage and non-voltage")
+            NeoBaseRecordingExtractor.__init__(
+                self, stream_id=stream_id, stream_name=None, all_annotations=all_annotations,
+                use_names_as_ids=use_names_as_ids, **neo_kwargs)
+        self._kwargs.update({"file_path": str(Path(file_path).absolute()),
+                             "stream_id": stream_id, "probe": probe})
         self._fix_gains_to_uV()
-        if self.get_num_channels():
-            self.set_probe(default_probe(self.get_num_channels()))  # in place since SI 0.105
+        n = self.get_num_channels()
+        if probe is not None:
+            contacts = probe.get_contact_count()
+            if contacts != n:
+                raise ValueError(f"{file_path}: the probe has {contacts} contact(s) but the "
+                                 f"stream has {n} channel(s)")
+            if getattr(probe, "device_channel_indices", None) is None:
+                probe = probe.copy()
+                probe.set_device_channel_indices(np.arange(n))
+            self.set_probe(probe)  # in place since SpikeInterface 0.105
+        elif n:
+            self.set_probe(default_probe(n))
 
     def _fix_gains_to_uV(self) -> None:
-        # SpikeInterface knows only V, mV and uV; EScope files can be in nV,
-        # MV... and in amperes. Voltage channels get their true factor to
-        # µV; other channels keep SpikeInterface's convention.
-        units = self.get_property("physical_unit")
+        units = [str(u) for u in self.get_property("physical_unit")]
+        if units and all(unit_kind(u) == "A" for u in units):
+            # A current is never microvolts. Without gains SpikeInterface
+            # would hand float samples out as µV anyway; NaN gains make any
+            # derived recording's "µV" NaN instead of plausible numbers.
+            self.set_property("gain_to_uV", np.full(len(units), np.nan))
+            self.set_property("offset_to_uV", np.zeros(len(units)))
+            self._is_current = True
+            return
         gains = np.array(self.get_property("gain_to_physical_unit"), dtype=float)
-        to_uv = np.array(self.get_property("gain_to_uV"), dtype=float)
-        for i, unit in enumerate(units):
-            if si_unit(str(unit)) == "V":
-                to_uv[i] = gains[i] * conversion_factor(str(unit), "uV")
+        to_uv = np.array(gains * [conversion_factor(u, "uV") for u in units], dtype=float)
         self.set_property("gain_to_uV", to_uv)
+
+    def get_traces(self, *args, return_in_uV: bool = False, **kwargs):
+        """As SpikeInterface's; ``return_in_uV=True`` on a current stream
+        raises (there are no microvolts to give)."""
+        if return_in_uV and getattr(self, "_is_current", False):
+            raise ValueError(
+                f"{self._kwargs['file_path']}: the current stream "
+                f"({', '.join(map(str, self.channel_ids))} in "
+                f"{', '.join(map(str, self.get_property('physical_unit')))}) has no microvolts; "
+                "read raw traces and scale them with the 'gain_to_physical_unit' property")
+        return super().get_traces(*args, return_in_uV=return_in_uV, **kwargs)
 
     @classmethod
     def map_to_neo_kwargs(cls, file_path: str | os.PathLike) -> dict:
@@ -108,6 +163,33 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
         reader = EScopeRawIO(**neo_kwargs)
         reader.parse_header()
         return reader
+
+
+def _choose_stream(file_path, stream_id: str | None, stream_name: str | None) -> str:
+    """The stream id to read, checked against the streams the file has."""
+    h = read_header(file_path)
+    kinds = {unit_kind(u) for u in h.units}
+    streams = [(sid, name) for name, sid, kind in _STREAMS if kind in kinds]
+    listing = ", ".join(f"{sid!r} ({name!r})" for sid, name in streams)
+    ids = [sid for sid, _ in streams]
+    names = [name for _, name in streams]
+    if stream_id is not None and stream_name is not None:
+        if stream_id not in ids or names[ids.index(stream_id)] != stream_name:
+            raise ValueError(f"{file_path}: stream_id {stream_id!r} and stream_name "
+                             f"{stream_name!r} do not match; streams are {listing}")
+    if stream_name is not None:
+        if stream_name not in names:
+            raise ValueError(f"{file_path}: no stream named {stream_name!r}; streams are "
+                             f"{listing}")
+        return ids[names.index(stream_name)]
+    if stream_id is not None:
+        if stream_id not in ids:
+            raise ValueError(f"{file_path}: no stream {stream_id!r}; streams are {listing}")
+        return stream_id
+    if len(streams) > 1:
+        raise ValueError(f"{file_path}: the recording has voltage and current channels; "
+                         f"choose a stream with stream_name: {listing}")
+    return ids[0]
 
 
 read_escope = define_function_from_class(source_class=EScopeRecordingExtractor, name="read_escope")

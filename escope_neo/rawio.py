@@ -16,11 +16,14 @@ from neo.rawio.baserawio import (
 )
 
 from escope._format import Header, open_samples, read_header
+from escope.units import unit_kind
 
 __all__ = ["EScopeRawIO"]
 
-_STREAM = "0"
 _BUFFER = "0"
+#: One stream per kind of unit, so that currents can never be read as
+#: voltages downstream: (name, id, unit kind).
+_STREAMS = (("voltage", "0", "V"), ("current", "1", "A"))
 
 
 class EScopeRawIO(BaseRawWithBufferApiIO):
@@ -88,17 +91,26 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
                 for seg in range(n_seg)
             }
         }
-        self._stream_buffer_slice = {_STREAM: None}
+        kinds = [unit_kind(u) for u in h.units]
+        streams, self._stream_columns, self._stream_buffer_slice = [], [], {}
+        for name, stream_id, kind in _STREAMS:
+            cols = np.array([c for c, k in enumerate(kinds) if k == kind], dtype=np.int64)
+            if len(cols):
+                streams.append((name, stream_id, _BUFFER))
+                self._stream_columns.append(cols)
+                whole = len(cols) == h.n_channels
+                self._stream_buffer_slice[stream_id] = None if whole else cols
+        stream_of = {kind: sid for _, sid, kind in _STREAMS}
         channels = [
-            (name, name, h.rate_Hz, h.dtype.str, unit, gain, 0.0, _STREAM, _BUFFER)
-            for name, unit, gain in zip(h.channels, h.units, h.gains)
+            (name, name, h.rate_Hz, h.dtype.str, unit, gain, 0.0, stream_of[kind], _BUFFER)
+            for name, unit, gain, kind in zip(h.channels, h.units, h.gains, kinds)
         ]
         events = [("trigger", "trigger", "event")] if h.triggered else []
         self.header = {
             "nb_block": 1,
             "nb_segment": [n_seg],
             "signal_buffers": np.array([("Signals", _BUFFER)], dtype=_signal_buffer_dtype),
-            "signal_streams": np.array([("Signals", _STREAM, _BUFFER)], dtype=_signal_stream_dtype),
+            "signal_streams": np.array(streams, dtype=_signal_stream_dtype),
             "signal_channels": np.array(channels, dtype=_signal_channel_dtype),
             "spike_channels": np.array([], dtype=_spike_channel_dtype),
             "event_channels": np.array(events, dtype=_event_channel_dtype),
@@ -142,15 +154,19 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
         # anew for every chunk (Neo's generic buffer reader) costs page
         # faults that make reading ~1.5x slower than numpy.
         h = self._h
+        cols = self._stream_columns[stream_index]
+        if channel_indexes is not None:
+            cols = cols[channel_indexes]
         if h.n_scans == 0:  # nothing to map: mmap refuses empty files
-            n = h.n_channels if channel_indexes is None else len(
-                np.arange(h.n_channels)[channel_indexes])
-            return np.empty((0, n), dtype=h.dtype)
+            return np.empty((0, len(np.atleast_1d(cols))), dtype=h.dtype)
         if getattr(self, "_memmap", None) is None:
             self._memmap = open_samples(h).reshape(-1, h.n_channels)
         base = seg_index * h.n_scans
         chunk = self._memmap[base + i_start : base + i_stop]
-        return chunk if channel_indexes is None else chunk[:, channel_indexes]
+        cols = np.atleast_1d(cols)
+        if len(cols) and np.array_equal(cols, np.arange(cols[0], cols[0] + len(cols))):
+            return chunk[:, cols[0] : cols[0] + len(cols)]  # a view: no copy
+        return chunk[:, cols]
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -199,10 +215,18 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
         outside the segment raise IndexError naming the segment's length."""
         self._check_segment(block_index, seg_index)
         i_start, i_stop = self._check_samples(seg_index, i_start, i_stop)
-        if stream_index not in (None, 0):
-            raise IndexError(f"{self.filename}: stream {stream_index} does not exist; "
-                             "there is one stream, 0 ('Signals')")
-        known = list(self._h.channels)
+        streams = self.header["signal_streams"]
+        listing = ", ".join(
+            f"{i} {str(name)!r} ({', '.join(self._h.channels[c] for c in cols)})"
+            for i, (name, cols) in enumerate(zip(streams["name"], self._stream_columns)))
+        if stream_index is None and len(streams) > 1:
+            raise ValueError(f"{self.filename}: several streams, give stream_index: {listing}")
+        if stream_index is not None and (isinstance(stream_index, bool) or not isinstance(
+                stream_index, (int, np.integer)) or not 0 <= stream_index < len(streams)):
+            raise IndexError(f"{self.filename}: stream {stream_index!r} does not exist; "
+                             f"streams are {listing}")
+        stream = 0 if stream_index is None else int(stream_index)
+        known = [self._h.channels[c] for c in self._stream_columns[stream]]
         for given in (channel_names, channel_ids):
             missing = [] if given is None else [str(c) for c in given if c not in known]
             if missing:
@@ -213,7 +237,7 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
                 bad = idx[(idx < -len(known)) | (idx >= len(known))].tolist()
                 if bad:
                     raise IndexError(f"{self.filename}: channel index {bad} out of range for "
-                                     f"{len(known)} channel(s) {known}")
+                                     f"{len(known)} channel(s) {known} of stream {stream}")
         return super().get_analogsignal_chunk(block_index, seg_index, i_start, i_stop,
                                               stream_index, channel_indexes, channel_names,
                                               channel_ids, prefer_slice)

@@ -82,14 +82,20 @@ def test_rawio_maps_the_header(layouts):
         reader = _open(EScopeRawIO, base, warning)
         rec = escope.Recording(base) if warning is None else None
         ch = reader.header["signal_channels"]
-        assert len(reader.header["signal_streams"]) == 1
+        streams = reader.header["signal_streams"]
+        # one stream per kind of unit: voltage ("0"), current ("1")
+        kinds = {"V" if u.endswith("V") else "A" for u in ch["units"]}
+        assert streams["name"].tolist() == [n for n, k in (("voltage", "V"), ("current", "A"))
+                                            if k in kinds]
         triggered = raw.ndim == 3
         assert reader.segment_count(0) == (raw.shape[1] if triggered else 1)
         for seg in range(reader.segment_count(0)):
-            chunk = reader.get_analogsignal_chunk(0, seg, None, None, 0)
-            want = raw[:, seg] if triggered else raw
-            assert chunk.dtype == want.dtype and np.array_equal(chunk, want.T), name
-            assert reader.get_signal_t_start(0, seg, 0) == 0.0
+            for s, sid in enumerate(streams["id"]):
+                cols = np.flatnonzero(ch["stream_id"] == sid)
+                chunk = reader.get_analogsignal_chunk(0, seg, None, None, s)
+                want = (raw[:, seg] if triggered else raw)[cols]
+                assert chunk.dtype == want.dtype and np.array_equal(chunk, want.T), name
+                assert reader.get_signal_t_start(0, seg, s) == 0.0
         if rec is not None:
             assert ch["name"].tolist() == rec.channels
             assert ch["gain"].tolist() == list(rec.header.gains)
@@ -110,8 +116,15 @@ def test_units_are_quantities_and_buffer_is_memmappable(tmp_path):
     mm = np.memmap(d["file_path"], dtype=d["dtype"], mode="r", offset=d["file_offset"],
                    shape=d["shape"], order=d["order"])
     assert np.array_equal(mm, raw.T) and d["dtype"] == "<f4"
-    scaled = reader.rescale_signal_raw_to_float(reader.get_analogsignal_chunk(), dtype="float64")
-    np.testing.assert_allclose(scaled, (raw * np.array([[1.0], [-0.5], [100.0]])).T, rtol=1e-6)
+    volts = reader.get_analogsignal_chunk(stream_index=0)
+    scaled = reader.rescale_signal_raw_to_float(volts, dtype="float64", stream_index=0)
+    np.testing.assert_allclose(scaled, (raw[:2] * np.array([[1.0], [-0.5]])).T, rtol=1e-6)
+    amps = reader.get_analogsignal_chunk(stream_index=1)
+    scaled = reader.rescale_signal_raw_to_float(amps, dtype="float64", stream_index=1)
+    np.testing.assert_allclose(scaled[:, 0], raw[2] * 100.0, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"several streams, give stream_index: 0 'voltage' "
+                                         r"\(ai0, ai1\), 1 'current' \(ai2\)"):
+        reader.get_analogsignal_chunk()
 
 
 def test_triggered_annotations_and_events(tmp_path):
@@ -244,7 +257,7 @@ def test_nonexistent_segment_stream_or_channel(tmp_path):
         reader.get_analogsignal_chunk(0, 5, None, None, 0)
     with pytest.raises(IndexError, match=r"block 1 does not exist"):
         reader.get_analogsignal_chunk(1, 0, None, None, 0)
-    with pytest.raises(IndexError, match=r"stream 2 does not exist; there is one stream"):
+    with pytest.raises(IndexError, match=r"stream 2 does not exist; streams are 0 'voltage'"):
         reader.get_analogsignal_chunk(0, 0, None, None, 2)
     with pytest.raises(ValueError, match=r"no channel \['ai9'\]; channels are \['ai0', 'ai1'\]"):
         reader.get_analogsignal_chunk(0, 0, None, None, 0, channel_names=["ai9"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -28,15 +29,29 @@ def mixed(tmp_path):
 
 def test_traces_in_microvolts_and_physical_units(mixed):
     base, raw = mixed
-    with pytest.warns(UserWarning, match="mix of voltage and non-voltage"):
-        rec = read_escope(str(base) + ".escope")
+    with pytest.raises(ValueError, match=r"voltage and current channels; choose a stream with "
+                                         r"stream_name: '0' \('voltage'\), '1' \('current'\)"):
+        read_escope(str(base) + ".escope")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nV is a voltage: no "mix of units" warning
+        rec = read_escope(str(base) + ".escope", stream_name="voltage")
     assert rec.get_num_segments() == 1 and rec.sampling_frequency == 20000.0
-    assert list(rec.channel_ids) == ["ai0", "ai1", "ai2", "ai3"]
-    uv = rec.get_traces(return_in_uV=True, channel_ids=["ai0", "ai1", "ai2"])
+    assert list(rec.channel_ids) == ["ai0", "ai1", "ai2"]
+    uv = rec.get_traces(return_in_uV=True)
     np.testing.assert_allclose(uv, (raw[:3] * np.array([[1000.0], [2.0], [0.001]])).T, rtol=1e-6)
-    assert list(rec.get_property("physical_unit")) == ["mV", "uV", "nV", "pA"]
-    assert rec.get_property("gain_to_physical_unit")[3] == 100.0
-    assert np.array_equal(rec.get_traces(), raw.T)  # raw samples, no copy of meaning lost
+    assert list(rec.get_property("physical_unit")) == ["mV", "uV", "nV"]
+    assert np.array_equal(rec.get_traces(), raw[:3].T)  # raw samples
+    amps = read_escope(str(base) + ".escope", stream_name="current")
+    assert list(amps.channel_ids) == ["ai3"]
+    assert list(amps.get_property("physical_unit")) == ["pA"]
+    assert amps.get_property("gain_to_physical_unit")[0] == 100.0
+    with pytest.raises(ValueError, match=r"the current stream \(ai3 in pA\) has no microvolts"):
+        amps.get_traces(return_in_uV=True)  # amperes are never microvolts
+    assert np.array_equal(amps.get_traces(), raw[3:].T)
+    from spikeinterface.preprocessing import scale
+
+    derived = scale(amps, gain=1.0)  # any derived recording: "µV" are NaN, not numbers
+    assert np.isnan(derived.get_traces(return_in_uV=True)).all()
 
 
 def test_triggered_is_multisegment(tmp_path):
@@ -52,21 +67,26 @@ def test_default_probe_is_independent_electrodes_and_replaceable(mixed):
     from probeinterface import generate_linear_probe
 
     base, _ = mixed
-    with pytest.warns(UserWarning):
-        rec = read_escope(base)
+    rec = read_escope(base, stream_name="voltage")
     loc = rec.get_channel_locations()
     dist = np.linalg.norm(loc[:, None] - loc[None], axis=-1)
-    assert dist[~np.eye(4, dtype=bool)].min() >= 10_000  # µm apart: never neighbours
-    probe = generate_linear_probe(num_elec=4, ypitch=20)
-    probe.set_device_channel_indices(np.arange(4))
+    assert dist[~np.eye(3, dtype=bool)].min() >= 10_000  # µm apart: never neighbours
+    assert np.ptp(loc[:, 0]) > 0 and np.ptp(loc[:, 1]) > 0  # a real 2-D extent
+    assert rec.get_probe().probe_planar_contour is not None  # plots draw an outline
+    probe = generate_linear_probe(num_elec=3, ypitch=20)
+    probe.set_device_channel_indices(np.arange(3))
     rec.set_probe(probe)  # in place
-    assert np.allclose(rec.get_channel_locations()[:, 1], [0, 20, 40, 60])
+    assert np.allclose(rec.get_channel_locations()[:, 1], [0, 20, 40])
+    given = read_escope(base, stream_name="voltage", probe=generate_linear_probe(3, ypitch=30))
+    assert np.allclose(given.get_channel_locations()[:, 1], [0, 30, 60])
+    with pytest.raises(ValueError, match=r"the probe has 4 contact\(s\) but the stream has 3"):
+        read_escope(base, stream_name="voltage", probe=generate_linear_probe(4))
 
 
 def test_serialization_round_trips(tmp_path, mixed):
     base, raw = mixed
-    with pytest.warns(UserWarning):
-        rec = read_escope(base)
+    raw = raw[:3]
+    rec = read_escope(base, stream_name="voltage")
     d = rec.to_dict()
     assert d["kwargs"]["file_path"].endswith("m.escope") or d["kwargs"]["file_path"].endswith("m")
     for back in (si.load(d), pickle.loads(pickle.dumps(rec)),
@@ -104,8 +124,10 @@ def test_bad_files_keep_escope_errors(tmp_path):
 
 def test_unknown_stream_names_the_one_that_exists(tmp_path):
     base = make_files(tmp_path / "r", RNG.normal(size=(1, 100)).astype(np.float32))
-    with pytest.raises(AssertionError, match=r"stream_id 7 is not in \['0'\]"):
+    with pytest.raises(ValueError, match=r"no stream '7'; streams are '0' \('voltage'\)"):
         read_escope(base, stream_id="7")
+    with pytest.raises(ValueError, match=r"no stream named 'current'; streams are '0'"):
+        read_escope(base, stream_name="current")
 
 
 def test_recording_to_spikeinterface(tmp_path):
