@@ -16,7 +16,7 @@ import re
 import stat
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -482,6 +482,43 @@ def _trigger_index(config: dict, rate: float, sweep_scans: int, src: str) -> int
             raise FormatError(f"{src}: config {name!r} must be a finite number, not {value!r}")
     # Clamp before int(): the product of finite settings can overflow to inf.
     return int(min(max(delay * s_div * rate, 0.0), float(sweep_scans)))
+
+
+TIMEZONE_ENV = "ESCOPE_TIMEZONE"
+
+
+def start_time(h: Header, timezone: str | tzinfo | None = None) -> datetime | None:
+    """The start of the run as a timezone-aware datetime (None if unreadable).
+
+    EScope writes ``rundate`` as local time without a zone. The rule: the
+    zone `timezone` (an IANA name such as ``"Europe/Berlin"``, or a
+    ``tzinfo``), else the zone named by ``$ESCOPE_TIMEZONE``, else the local
+    zone of the computer reading the file (where the recording is assumed to
+    have been made). Daylight-saving time is that of the date.
+
+    Raises
+    ------
+    ValueError
+        Naming a zone that does not exist.
+    """
+    naive = h.rundate_datetime
+    if naive is None:
+        return None
+    zone = timezone if timezone is not None else (os.environ.get(TIMEZONE_ENV) or None)
+    if zone is None:
+        return naive.astimezone()  # naive means local time to Python
+    if isinstance(zone, str):
+        from zoneinfo import ZoneInfo
+
+        try:
+            zone = ZoneInfo(zone)
+        except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+            source = "timezone" if timezone is not None else f"${TIMEZONE_ENV}"
+            raise ValueError(f"{source}: unknown time zone {zone!r} (use an IANA name such "
+                             "as 'Europe/Berlin' or 'UTC')") from None
+    if not isinstance(zone, tzinfo):
+        raise ValueError(f"timezone must be a zone name or a tzinfo, not {zone!r}")
+    return naive.replace(tzinfo=zone)
 
 
 def open_samples(h: Header) -> np.ndarray:

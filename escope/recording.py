@@ -151,6 +151,24 @@ class Recording:
         """Start of the run as a :class:`datetime.datetime` (None if unreadable)."""
         return self._header.rundate_datetime
 
+    def start_time(self, timezone: Any = None):
+        """Start of the run as a timezone-aware :class:`datetime.datetime`.
+
+        EScope writes local time without a zone: it is read in `timezone`
+        (an IANA name such as ``"Europe/Berlin"`` or a ``tzinfo``), else in
+        ``$ESCOPE_TIMEZONE``, else in this computer's local zone. None if the
+        run date is unreadable.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from escope.synth import make_recording
+        >>> path, _ = make_recording(os.path.join(tempfile.mkdtemp(), "rec"), duration_s=0.1)
+        >>> Recording(path).start_time("Europe/Berlin").isoformat()
+        '2024-10-07T12:34:12+02:00'
+        """
+        return _format.start_time(self._header, timezone)
+
     def info(self) -> dict[str, Any]:
         """Return the recording's metadata.
 

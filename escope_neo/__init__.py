@@ -32,11 +32,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import escope as _escope
+
 from .io import EScopeIO
 from .peaks import EScopePeakDetector, register
 from .rawio import EScopeRawIO
 
-__all__ = ["EScopeRawIO", "EScopeIO", "EScopeRecordingExtractor", "read_escope", "default_probe",
+__version__ = _escope.__version__
+
+__all__ = ["__version__", "EScopeRawIO", "EScopeIO", "EScopeRecordingExtractor", "read_escope", "default_probe",
            "EScopePeakDetector"]
 
 register()

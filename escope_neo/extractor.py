@@ -79,6 +79,9 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
         Channel ids are the channel names in any case (they are unique).
     probe : probeinterface.Probe or ProbeGroup, optional
         The electrodes' geometry, one contact per channel of the stream.
+    timezone : str, optional
+        Zone of the run date (see :meth:`escope.Recording.start_time`); the
+        recording's ``session_start_time`` annotation is its ISO 8601 form.
 
     Raises
     ------
@@ -102,9 +105,9 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
 
     def __init__(self, file_path: str | os.PathLike, stream_id: str | None = None,
                  stream_name: str | None = None, all_annotations: bool = False,
-                 use_names_as_ids: bool = False, probe=None) -> None:
+                 use_names_as_ids: bool = False, probe=None, timezone=None) -> None:
         stream_id = _choose_stream(file_path, stream_id, stream_name)
-        neo_kwargs = self.map_to_neo_kwargs(file_path)
+        neo_kwargs = self.map_to_neo_kwargs(file_path, timezone)
         with warnings.catch_warnings():
             # SpikeInterface knows only V, mV and uV; nV and MV channels are
             # voltages too (their gains are fixed below).
@@ -113,7 +116,12 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
                 self, stream_id=stream_id, stream_name=None, all_annotations=all_annotations,
                 use_names_as_ids=use_names_as_ids, **neo_kwargs)
         self._kwargs.update({"file_path": str(Path(file_path).absolute()),
-                             "stream_id": stream_id, "probe": probe})
+                             "stream_id": stream_id, "probe": probe,
+                             "timezone": None if timezone is None else str(timezone)})
+        started = self.neo_reader.raw_annotations["blocks"][0].get("session_start_time")
+        if started is not None:
+            # ISO 8601 with its offset: what NWB converters read (JSON-safe).
+            self.annotate(session_start_time=started.isoformat())
         self._fix_gains_to_uV()
         n = self.get_num_channels()
         if probe is not None:
@@ -154,8 +162,8 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
         return super().get_traces(*args, return_in_uV=return_in_uV, **kwargs)
 
     @classmethod
-    def map_to_neo_kwargs(cls, file_path: str | os.PathLike) -> dict:
-        return {"filename": str(file_path)}
+    def map_to_neo_kwargs(cls, file_path: str | os.PathLike, timezone=None) -> dict:
+        return {"filename": str(file_path), "timezone": timezone}
 
     @classmethod
     def get_neo_io_reader(cls, raw_class: str, **neo_kwargs) -> EScopeRawIO:

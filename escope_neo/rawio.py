@@ -15,7 +15,7 @@ from neo.rawio.baserawio import (
     _spike_channel_dtype,
 )
 
-from escope._format import Header, open_samples, read_header
+from escope._format import Header, open_samples, read_header, start_time
 from escope.units import unit_kind
 
 __all__ = ["EScopeRawIO"]
@@ -42,6 +42,11 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
     ----------
     filename : str or os.PathLike
         ``NAME.escope``, ``NAME.dat``, ``NAME.config`` or ``NAME``.
+    timezone : str or tzinfo, optional
+        Zone of the run date, which EScope writes as local time without a
+        zone (see :meth:`escope.Recording.start_time` for the rule). The
+        block's ``rec_datetime`` and ``session_start_time`` annotation (what
+        ``neo.NWBIO`` needs) are timezone-aware.
 
     Examples
     --------
@@ -60,11 +65,12 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
     extensions = ["escope"]
     rawmode = "one-file"
 
-    def __init__(self, filename: str | os.PathLike = "") -> None:
+    def __init__(self, filename: str | os.PathLike = "", timezone=None) -> None:
         BaseRawWithBufferApiIO.__init__(self)
         if not isinstance(filename, (str, os.PathLike)):
             raise TypeError(f"filename must be a str or os.PathLike, not {filename!r}")
         self.filename = os.fsdecode(filename)
+        self.timezone = timezone
         self._h: Header | None = None
 
     def _source_name(self) -> str:
@@ -124,7 +130,9 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
         hw = cfg.get("hw") if isinstance(cfg.get("hw"), dict) else {}
         adapter = hw.get("adapter")
         block = self.raw_annotations["blocks"][0]
-        block["rec_datetime"] = h.rundate_datetime
+        # Timezone-aware (see escope.Recording.start_time); also under the
+        # name neo.NWBIO and NWB tools read.
+        block["rec_datetime"] = block["session_start_time"] = start_time(h, self.timezone)
         block["escope_version"] = h.version
         block["escope_layout"] = h.kind
         block["rundate"] = h.rundate
@@ -140,7 +148,9 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
             seg["sweep_index"] = seg_index
             if h.triggered:
                 seg["trigger_time_s"] = h.trigger_index / h.rate_Hz
-            seg["signals"][0]["escope_scale"] = np.array(h.scale)
+            for stream, cols in enumerate(self._stream_columns):
+                seg["signals"][stream]["__array_annotations__"]["escope_scale"] = np.array(
+                    [h.scale[c] for c in cols])
 
     def _segment_t_start(self, block_index: int, seg_index: int) -> float:
         return 0.0

@@ -315,3 +315,74 @@ def test_spikeinterface_never_reads_a_neighbouring_sweep(two_sweeps):
         rec.get_traces(start_frame=-5, segment_index=1)
     traces = rec.get_traces(start_frame=0, end_frame=500, segment_index=0)  # SI clamps the end
     assert np.array_equal(traces, raw[:, 0].T)
+
+
+# --------------------------------------------------------------------------- start time, NWB
+@pytest.fixture
+def summer(tmp_path):
+    raw = RNG.normal(size=(2, 500)).astype(np.float32)
+    return escope.write(tmp_path / "s", raw, 1000, ["ai0", "ai1"], ["1 uV", "1 uV"],
+                        rundate="20240707-123412"), raw
+
+
+def test_start_time_rule(summer, monkeypatch):
+    import time
+
+    path, _ = summer
+    rec = escope.Recording(path)
+    monkeypatch.delenv("ESCOPE_TIMEZONE", raising=False)
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert rec.start_time().isoformat() == "2024-07-07T12:34:12-04:00"  # local zone
+        monkeypatch.setenv("ESCOPE_TIMEZONE", "Europe/Berlin")
+        assert rec.start_time().isoformat() == "2024-07-07T12:34:12+02:00"
+        assert rec.start_time("UTC").isoformat() == "2024-07-07T12:34:12+00:00"  # given wins
+        block = EScopeIO(path).read_block()
+        assert block.rec_datetime.isoformat() == "2024-07-07T12:34:12+02:00"
+        assert block.annotations["session_start_time"] == block.rec_datetime
+        assert EScopeIO.__mro__  # the RawIO takes the zone too
+        raw = EScopeRawIO(path, timezone="Asia/Tokyo")
+        raw.parse_header()
+        assert raw.raw_annotations["blocks"][0]["rec_datetime"].utcoffset().total_seconds() == 9 * 3600
+        from escope_neo import read_escope
+
+        assert read_escope(path).get_annotation("session_start_time") == "2024-07-07T12:34:12+02:00"
+        with pytest.raises(ValueError, match=r"timezone: unknown time zone 'Mars/Olympus'"):
+            rec.start_time("Mars/Olympus")
+        monkeypatch.setenv("ESCOPE_TIMEZONE", "Nowhere/Land")
+        with pytest.raises(ValueError, match=r"\$ESCOPE_TIMEZONE: unknown time zone 'Nowhere/Land'"):
+            rec.start_time()
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_neo_nwbio_writes_an_escope_block_with_no_glue(summer, tmp_path, monkeypatch):
+    pytest.importorskip("pynwb", reason="pynwb (the [nwb] extra) is not installed")
+    path, raw = summer
+    monkeypatch.setenv("ESCOPE_TIMEZONE", "Europe/Berlin")
+    block = EScopeIO(path).read_block()
+    out = str(tmp_path / "s.nwb")
+    neo.NWBIO(out, mode="w").write_all_blocks([block])
+    back = neo.NWBIO(out, mode="r").read_all_blocks()[0]
+    sig = back.segments[0].analogsignals[0]
+    np.testing.assert_array_equal(sig.rescale("uV").magnitude, raw.T)
+    import pynwb
+
+    with pynwb.NWBHDF5IO(out, "r") as io:
+        nwb = io.read()
+        assert nwb.session_start_time.isoformat() == "2024-07-07T12:34:12+02:00"
+
+
+def test_scales_are_array_annotations_and_escope_neo_has_a_version(tmp_path):
+    import escope_neo
+
+    base = make_files(tmp_path / "r", RNG.normal(size=(3, 100)).astype(np.float32),
+                      scale=["1 uV", "2 mV", "10 pA"])
+    block = EScopeIO(base).read_block()
+    scales = sorted(x for s in block.segments[0].analogsignals
+                    for x in s.array_annotations["escope_scale"].tolist())
+    assert scales == ["1 uV", "10 pA", "2 mV"]  # one per channel, whatever the grouping
+    assert all("escope_scale" not in s.annotations for s in block.segments[0].analogsignals)
+    assert escope_neo.__version__ == escope.__version__
