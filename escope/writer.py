@@ -126,6 +126,7 @@ def write(
     scale: Sequence[str],
     *,
     pretrigger_s: float = 0.0,
+    sweep_s: float | None = None,
     rundate: str | datetime | None = None,
     config: dict | None = None,
     overwrite: bool = False,
@@ -149,6 +150,9 @@ def write(
         physical value of a stored 1.0.
     pretrigger_s : float
         Triggered sweeps only: time before the trigger at the start of each sweep.
+    sweep_s : float, optional
+        Continuous recordings only: the oscilloscope's sweep length (the
+        display), default 0.5 s. Triggered sweeps are as long as the data.
     rundate : str or datetime, optional
         Start of the run (default: now), written as ``YYYYMMDD-HHMMSS``.
     config : dict, optional
@@ -226,8 +230,12 @@ def write(
         rundate = datetime.now()
     if isinstance(rundate, datetime):
         rundate = rundate.strftime("%Y%m%d-%H%M%S")
-    sweep_scans = n_scans if triggered else int(round(0.5 * rate_Hz))
-    sweep_s = sweep_scans / rate_Hz
+    if sweep_s is not None and not triggered:
+        display_s = _positive_number(sweep_s, "sweep_s")
+    else:
+        display_s = 0.5
+    sweep_scans = n_scans if triggered else int(round(display_s * rate_Hz))
+    sweep_s = sweep_scans / rate_Hz if triggered else display_s
     if not math.isfinite(sweep_s):
         raise ValueError(f"rate_Hz {rate_Hz!r} is too low: a sweep of {sweep_scans} scans "
                          "would last longer than any number of seconds")

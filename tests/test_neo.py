@@ -386,3 +386,82 @@ def test_scales_are_array_annotations_and_escope_neo_has_a_version(tmp_path):
     assert scales == ["1 uV", "10 pA", "2 mV"]  # one per channel, whatever the grouping
     assert all("escope_scale" not in s.annotations for s in block.segments[0].analogsignals)
     assert escope_neo.__version__ == escope.__version__
+
+
+# --------------------------------------------------------------------------- a faithful writer
+def test_round_trip_keeps_pretrigger_sweep_s_names_and_settings(tmp_path):
+    from escope_neo.io import DroppedWarning
+
+    raw = RNG.normal(size=(2, 3, 200)).astype(np.float32)
+    base = make_files(tmp_path / "t", raw, triggered=True, rate_Hz=2000.0, s_div=0.01,
+                      delay_div=2, channels=["ai3", "ai7"], scale=["1 uV", "1 nA"])
+    block = EScopeIO(base).read_block()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DroppedWarning)  # nothing is lost
+        EScopeIO(tmp_path / "copy.escope").write_block(block)
+    a, b = escope.Recording(base), escope.Recording(tmp_path / "copy")
+    assert b.channels == ["ai3", "ai7"] and b.units == ["uV", "nA"]
+    assert b.trigger_index == a.trigger_index == 40 and b.pretrigger_s == pytest.approx(0.02)
+    assert b.info()["sweep_s"] == a.info()["sweep_s"] and b.n_sweeps == 3
+    assert np.array_equal(b.rawdata(), a.rawdata())
+    assert b.rundate == a.rundate
+    back = EScopeIO(tmp_path / "copy.escope").read_block()
+    assert back.annotations["adapter"] == "dummy"
+    assert [s.events[0].times.rescale("s").magnitude.tolist() for s in back.segments] == \
+        [[0.02]] * 3
+    cont = make_files(tmp_path / "c", raw[:, 0], version="escope-3.2", s_div=0.01)
+    assert escope.Recording(cont).info()["sweep_s"] == pytest.approx(0.1)
+    EScopeIO(tmp_path / "c2.escope").write_block(EScopeIO(cont).read_block())
+    assert escope.Recording(tmp_path / "c2").info()["sweep_s"] == pytest.approx(0.1)
+
+
+def test_what_cannot_be_stored_is_named(tmp_path):
+    from escope_neo.io import DroppedWarning
+
+    block = _block([_sig(100, units="mV", ch=2)])
+    seg = block.segments[0]
+    seg.analogsignals[0].t_start = 5 * pq.s
+    seg.spiketrains.append(neo.SpikeTrain([5.01, 5.02] * pq.s, t_start=5 * pq.s,
+                                          t_stop=5.1 * pq.s))
+    seg.events.append(neo.Event([5.05] * pq.s, name="stim"))
+    seg.epochs.append(neo.Epoch([5.0] * pq.s, durations=[0.01] * pq.s))
+    with pytest.warns(DroppedWarning) as caught:
+        EScopeIO(tmp_path / "x.escope").write_block(block)
+    message = str(caught[0].message)
+    for part in ("t_start 5 s of segment 0", "1 SpikeTrain(s)", "1 Event(s) other than the trigger",
+                 "1 Epoch(s)"):
+        assert part in message
+    wide = _block([neo.AnalogSignal(np.full((10, 1), 0.1), units="mV", sampling_rate=1 * pq.kHz)])
+    with pytest.warns(DroppedWarning, match="float64 samples rounded to float32"):
+        EScopeIO(tmp_path / "y.escope").write_block(wide)
+
+
+def test_signals_are_matched_by_position_and_lazy_blocks_write(tmp_path):
+    # Neo's own regular blocks: 3 segments of 4 signals, same rate, unit and length,
+    # with names that differ between segments.
+    block = neo.Block()
+    for k in range(3):
+        seg = neo.Segment()
+        for j in range(4):
+            seg.analogsignals.append(neo.AnalogSignal(
+                RNG.normal(size=(50, 1)).astype(np.float32), units="mV",
+                sampling_rate=1 * pq.kHz, name=f"seg{k}sig{j}"))
+        block.segments.append(seg)
+    EScopeIO(tmp_path / "reg.escope").write_block(block)
+    rec = escope.Recording(tmp_path / "reg")
+    assert rec.channels == ["seg0sig0", "seg0sig1", "seg0sig2", "seg0sig3"] and rec.n_sweeps == 3
+    for k, seg in enumerate(block.segments):
+        for j, sig in enumerate(seg.analogsignals):
+            assert np.array_equal(rec.rawdata(j)[k], sig.magnitude[:, 0])
+    lazy = EScopeIO(tmp_path / "reg.escope").read_block(lazy=True)
+    EScopeIO(tmp_path / "lazy.escope").write_block(lazy)
+    assert np.array_equal(escope.Recording(tmp_path / "lazy").rawdata(), rec.rawdata())
+
+
+def test_differing_trigger_times_are_refused(tmp_path):
+    block = _block([_sig(10)], [_sig(10)])
+    for k, seg in enumerate(block.segments):
+        seg.events.append(neo.Event([0.001 * (k + 1)] * pq.s, name="trigger"))
+    with pytest.raises(ValueError, match="trigger times differ between sweeps"):
+        EScopeIO(tmp_path / "x.escope").write_block(block)
+    assert list(tmp_path.iterdir()) == []
