@@ -208,3 +208,43 @@ def test_run_sorter_jobs_with_a_process_engine(tmp_path):
     sortings = run_sorter_jobs(jobs, engine="processpoolexecutor",
                                engine_kwargs={"max_workers": 2}, return_output=True)
     assert len(sortings) == 2 and all(len(s.unit_ids) >= 1 for s in sortings)
+
+
+def test_spikeinterface_checks_save_json_and_pickle_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    from spikeinterface.core.testing import check_recordings_equal
+
+    raw = RNG.normal(size=(2, 3, 4000)).astype(np.float32)
+    base = make_files(tmp_path / "t", raw, triggered=True, scale=["1 uV", "-2 uV"],
+                      rate_Hz=20000.0)
+    rec = read_escope(base)
+    saved = rec.save(folder=tmp_path / "saved", n_jobs=2, chunk_duration="0.05s",
+                     progress_bar=False)
+    check_recordings_equal(rec, saved, return_in_uV=True)
+    check_recordings_equal(rec, si.load(tmp_path / "saved"), return_in_uV=True)
+    rec.dump_to_json(tmp_path / "rec.json")
+    rec.dump_to_pickle(tmp_path / "rec.pkl")
+    from spikeinterface.core.testing import (check_extractor_annotations_equal,
+                                             check_extractor_properties_equal)
+
+    full = read_escope(base, all_annotations=True)
+    for reference, loaded in ((rec, si.load(tmp_path / "rec.json")),
+                              (rec, si.load(tmp_path / "rec.pkl")),
+                              (full, pickle.loads(pickle.dumps(full)))):
+        check_extractor_annotations_equal(reference, loaded)
+        check_extractor_properties_equal(reference, loaded)
+    np.save(tmp_path / "expected.npy", rec.get_traces(segment_index=2, return_in_uV=True))
+    code = (
+        "import numpy as np, spikeinterface as si, sys\n"
+        f"want = np.load({str(tmp_path / 'expected.npy')!r})\n"
+        f"for f in ({str(tmp_path / 'rec.json')!r}, {str(tmp_path / 'rec.pkl')!r}):\n"
+        "    r = si.load(f)\n"
+        "    assert type(r).__name__ == 'EScopeRecordingExtractor', type(r)\n"
+        "    assert np.array_equal(r.get_traces(segment_index=2, return_in_uV=True), want)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
