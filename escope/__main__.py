@@ -1,4 +1,4 @@
-"""Command line: ``python -m escope {info,ls,spikes,plot,demo}`` (also ``escope-analysis``).
+"""Command line: ``python -m escope {info,ls,spikes,nwb,plot,demo}`` (also ``escope-analysis``).
 
 A thin layer over the public functions: :class:`escope.Recording`,
 :func:`escope.folder.scan`, :func:`escope.batch.detect_folder`. Every error
@@ -141,6 +141,16 @@ def _spikes(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def _nwb(args: argparse.Namespace) -> None:
+    try:
+        from escope_neo.nwb import write_nwb
+    except ImportError as exc:  # pynwb missing
+        raise ValueError(f"the nwb command needs the [nwb] extra: pip install "
+                         f"'escope-analysis[nwb]' ({exc})") from None
+    out = write_nwb(args.file, args.output, timezone=args.timezone, overwrite=args.force)
+    print(f"wrote {out} (validated)")
+
+
 def _plot(args: argparse.Namespace) -> None:
     import matplotlib
 
@@ -225,6 +235,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="redo recordings done by an earlier run with the same settings")
     p.add_argument("-r", "--recursive", action="store_true", help="also look in sub-folders")
     p.set_defaults(run=_spikes)
+
+    p = sub.add_parser("nwb", formatter_class=fmt,
+                       help="convert a recording to NWB (voltages as an ElectricalSeries in "
+                            "volts, currents as TimeSeries in amperes); needs the [nwb] extra")
+    p.add_argument("file", help="NAME.escope, NAME.dat, NAME or an http(s) URL")
+    p.add_argument("output", nargs="?", default=None,
+                   help="the .nwb file (default: NAME.nwb beside the recording)")
+    p.add_argument("--timezone", default=None,
+                   help="zone of the run date, e.g. Europe/Berlin (default: $ESCOPE_TIMEZONE, "
+                        "else this computer's)")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.set_defaults(run=_nwb)
 
     p = sub.add_parser("plot", formatter_class=fmt, help="plot every channel to an image file")
     p.add_argument("file", help="NAME.escope, NAME.dat, NAME or an http(s) URL")

@@ -40,7 +40,7 @@ from .rawio import EScopeRawIO
 
 __version__ = _escope.__version__
 
-__all__ = ["__version__", "EScopeRawIO", "EScopeIO", "EScopeRecordingExtractor", "read_escope", "default_probe",
+__all__ = ["__version__", "write_nwb", "EScopeRecordingInterface", "EScopeRawIO", "EScopeIO", "EScopeRecordingExtractor", "read_escope", "default_probe",
            "EScopePeakDetector"]
 
 register()
@@ -51,4 +51,12 @@ def __getattr__(name: str) -> Any:
         from . import extractor
 
         return getattr(extractor, name)
+    if name == "EScopeRecordingInterface":  # needs neuroconv: the [nwb] extra
+        from .interface import EScopeRecordingInterface
+
+        return EScopeRecordingInterface
+    if name == "write_nwb":  # needs pynwb: the [nwb] extra
+        from .nwb import write_nwb
+
+        return write_nwb
     raise AttributeError(f"module 'escope_neo' has no attribute {name!r}")
