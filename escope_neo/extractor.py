@@ -77,8 +77,9 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
         Copy all Neo annotations onto the recording.
     use_names_as_ids : bool
         Channel ids are the channel names in any case (they are unique).
-    probe : probeinterface.Probe or ProbeGroup, optional
-        The electrodes' geometry, one contact per channel of the stream.
+    probe : probeinterface.Probe, optional
+        The electrodes' geometry, one contact per channel of the stream (a
+        dict from ``Probe.to_dict()`` works too: that is how it is saved).
     timezone : str, optional
         Zone of the run date (see :meth:`escope.Recording.start_time`); the
         recording's ``session_start_time`` annotation is its ISO 8601 form.
@@ -107,6 +108,10 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
                  stream_name: str | None = None, all_annotations: bool = False,
                  use_names_as_ids: bool = False, probe=None, timezone=None) -> None:
         stream_id = _choose_stream(file_path, stream_id, stream_name)
+        if isinstance(probe, dict):  # as stored in _kwargs (JSON-safe)
+            from probeinterface import Probe
+
+            probe = Probe.from_dict(probe)
         neo_kwargs = self.map_to_neo_kwargs(file_path, timezone)
         with warnings.catch_warnings():
             # SpikeInterface knows only V, mV and uV; nV and MV channels are
@@ -116,7 +121,8 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
                 self, stream_id=stream_id, stream_name=None, all_annotations=all_annotations,
                 use_names_as_ids=use_names_as_ids, **neo_kwargs)
         self._kwargs.update({"file_path": str(Path(file_path).absolute()),
-                             "stream_id": stream_id, "probe": probe,
+                             "stream_id": stream_id,
+                             "probe": None if probe is None else probe.to_dict(array_as_list=True),
                              "timezone": None if timezone is None else str(timezone)})
         started = self.neo_reader.raw_annotations["blocks"][0].get("session_start_time")
         if started is not None:
