@@ -255,18 +255,6 @@ def _noise_from_rms(rms: np.ndarray, chunksize: int, percentile: float, names) -
     return out
 
 
-def _check_noise_args(chunksize: Any, percentile: Any) -> float:
-    if isinstance(chunksize, bool) or not isinstance(chunksize, (int, np.integer)) or chunksize < 2:
-        raise ValueError(f"chunksize must be an integer >= 2, not {chunksize!r}")
-    try:
-        pct = float(percentile)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"percentile must be a number in [0, 100], not {percentile!r}") from None
-    if not 0 <= pct <= 100:
-        raise ValueError(f"percentile must be in [0, 100], not {percentile!r}")
-    return pct
-
-
 def _noise(rec: Recording, plan: _Plan, chunksize: int, pct: float, n_jobs: int,
            task_scans: int, progress):
     length = plan.hi - plan.lo
@@ -295,6 +283,8 @@ def recording_rmsnoise(rec: Recording, channels: Any = None, *, units: UnitLike 
                        task_scans: int = DEFAULT_TASK_SCANS,
                        progress: bool | None = None) -> dict[str, float]:
     """See :meth:`escope.Recording.rmsnoise`."""
+    from .spikex import _check_noise_args
+
     pct = _check_noise_args(chunksize, percentile)
     plan = _plan(rec, channels, units, start, stop)
     noise = _noise(rec, plan, int(chunksize), pct, _jobs(n_jobs),
@@ -302,13 +292,19 @@ def recording_rmsnoise(rec: Recording, channels: Any = None, *, units: UnitLike 
     return {name: float(v) for name, v in zip(plan.names, noise)}
 
 
+def check_k(k: Any) -> float:
+    """`k` (a threshold in multiples of the noise) as a positive finite float."""
+    value = float(k) if isinstance(k, numbers.Real) and not isinstance(k, bool) else math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"k must be a positive finite number, not {k!r}")
+    return value
+
+
 def _thresholds(threshold: Any, k: Any, names: list[str]) -> list[float] | None:
     from .spikex import _check_detect_args
 
     if threshold is None:
-        kk = float(k) if isinstance(k, numbers.Real) and not isinstance(k, bool) else math.nan
-        if not (math.isfinite(kk) and kk > 0):
-            raise ValueError(f"k must be a positive finite number, not {k!r}")
+        check_k(k)
         return None
     if isinstance(threshold, Mapping):
         missing = [n for n in names if n not in threshold]
@@ -375,7 +371,7 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
                            progress: bool | None = None) -> Spikes:
     """See :meth:`escope.Recording.detectspikes`."""
     from . import _kernels
-    from .spikex import _check_detect_args, _check_upperthresh
+    from .spikex import _check_detect_args, _check_noise_args, _check_upperthresh
 
     _check_detect_args(1.0, polarity, tkill)
     upper = _check_upperthresh(upperthresh)

@@ -289,13 +289,11 @@ def detect_folder(paths: Iterable[str | os.PathLike], output: str | os.PathLike,
     OSError
         If the Dask scheduler cannot be reached (naming its address).
     """
+    from .analysis import check_k
     from .spikex import _check_detect_args
 
     _check_detect_args(1.0, polarity, 50)
-    k = float(k) if isinstance(k, (int, float, np.integer, np.floating)) \
-        and not isinstance(k, bool) else float("nan")
-    if not (np.isfinite(k) and k > 0):
-        raise ValueError(f"k must be a positive finite number, not {k!r}")
+    k = check_k(k)
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ValueError(f"jobs must be a positive integer, not {jobs!r}")
     channels = list(channels) if channels is not None else None

@@ -32,6 +32,19 @@ from .peakx import as_signal
 __all__ = ["rmsnoise", "detectspikes", "detectspikes_channels", "cleancontext"]
 
 
+def _check_noise_args(chunksize: Any, percentile: Any) -> float:
+    """Validate rmsnoise's chunk size and percentile; return the percentile."""
+    if isinstance(chunksize, bool) or not isinstance(chunksize, (int, np.integer)) or chunksize < 2:
+        raise ValueError(f"chunksize must be an integer >= 2, not {chunksize!r}")
+    try:
+        pct = float(percentile)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"percentile must be a number in [0, 100], not {percentile!r}") from None
+    if not 0 <= pct <= 100:
+        raise ValueError(f"percentile must be in [0, 100], not {percentile!r}")
+    return pct
+
+
 def _check_upperthresh(upperthresh: Any) -> float | None:
     if upperthresh is None:
         return None
@@ -251,14 +264,7 @@ def rmsnoise(dat: Any, chunksize: int = 300, percentile: float = 25) -> float:
     from ._noise import gaussian_reference
 
     x = as_signal(dat, "dat", ndim=(1, 2))
-    if isinstance(chunksize, bool) or not isinstance(chunksize, (int, np.integer)) or chunksize < 2:
-        raise ValueError(f"chunksize must be an integer >= 2, not {chunksize!r}")
-    try:
-        pct = float(percentile)
-    except (TypeError, ValueError):
-        raise ValueError(f"percentile must be a number in [0, 100], not {percentile!r}") from None
-    if not 0 <= pct <= 100:
-        raise ValueError(f"percentile must be in [0, 100], not {percentile!r}")
+    pct = _check_noise_args(chunksize, percentile)
     length = x.shape[-1]
     if length < chunksize:
         raise ValueError(

@@ -304,29 +304,6 @@ def test_longdouble_is_refused_clearly():
         escope.rmsnoise(np.zeros(1000, np.longdouble))
 
 
-WRITE_BAD = [
-    (dict(rate_Hz="fast"), ValueError, r"rate_Hz must be a positive finite number, not 'fast'"),
-    (dict(rate_Hz=None), ValueError, r"rate_Hz must be a positive finite number, not None"),
-    (dict(rate_Hz=10**400), ValueError, r"rate_Hz must be a positive finite number"),
-    (dict(pretrigger_s=float("nan")), ValueError, r"pretrigger_s must be a non-negative finite"),
-    (dict(pretrigger_s=-0.1), ValueError, r"pretrigger_s must be a non-negative finite"),
-    (dict(pretrigger_s="x"), ValueError, r"pretrigger_s must be a non-negative finite"),
-    (dict(data=np.ones((1, 2, 10), np.float32), pretrigger_s=0.5), ValueError,
-     r"pretrigger_s \(0.5 s\) is longer than a sweep \(10 scans at 1000 Hz\)"),
-    (dict(scale=["1 furlong"]), ValueError, r"'furlong' is not a voltage or a current"),
-]
-
-
-@pytest.mark.parametrize("kwargs, exc, message", WRITE_BAD, ids=[m for _, _, m in WRITE_BAD])
-def test_write_bad_arguments(tmp_path, kwargs, exc, message):
-    args = dict(path=tmp_path / "r", data=np.ones((1, 10), np.float32), rate_Hz=1000,
-                channels=["a"], scale=["1 mV"])
-    args.update(kwargs)
-    with pytest.raises(exc, match=message):
-        escope.write(**args)
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_write_under_a_file(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(NotADirectoryError, match="cannot write a recording under a file") as err:

@@ -127,6 +127,16 @@ BAD = [
     (dict(rate_Hz=float("nan")), ValueError, "rate_Hz must be a positive"),
     (dict(data=np.ones((1, 3, 0))), ValueError, "at least one scan"),
     (dict(config=[1]), ValueError, "config must be a dict"),
+    # hostile numbers and units (issue 9)
+    (dict(rate_Hz="fast"), ValueError, r"rate_Hz must be a positive finite number, not 'fast'"),
+    (dict(rate_Hz=None), ValueError, r"rate_Hz must be a positive finite number, not None"),
+    (dict(rate_Hz=10**400), ValueError, r"rate_Hz must be a positive finite number"),
+    (dict(pretrigger_s=float("nan")), ValueError, r"pretrigger_s must be a non-negative finite"),
+    (dict(pretrigger_s=-0.1), ValueError, r"pretrigger_s must be a non-negative finite"),
+    (dict(pretrigger_s="x"), ValueError, r"pretrigger_s must be a non-negative finite"),
+    (dict(data=np.ones((1, 2, 10), np.float32), pretrigger_s=0.5), ValueError,
+     r"pretrigger_s \(0.5 s\) is longer than a sweep \(10 scans at 1000 Hz\)"),
+    (dict(scale=["1 furlong"]), ValueError, r"'furlong' is not a voltage or a current"),
 ]
 
 
