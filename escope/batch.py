@@ -209,6 +209,7 @@ def _inputs(paths: Iterable[str | os.PathLike], recursive: bool) -> list[str]:
     from ._format import resolve_paths
     from .folder import find_recordings
 
+    paths = list(paths)
     found: list[str] = []
     for p in paths:
         text = os.fspath(p)
