@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .units import UnitLike, conversion_factor
+from .units import UnitLike
 
 if TYPE_CHECKING:  # pragma: no cover
     from .recording import Recording
@@ -119,10 +119,7 @@ def _plan(rec: Recording, channels: Any, units: UnitLike | None, start: Any, sto
     window = rec._window(start, stop)
     gains, unit_names = [], []
     for c in cols:
-        factor = h.gains[c]
-        if units is not None:
-            factor *= conversion_factor(h.units[c], units)
-        gains.append(factor)
+        gains.append(rec._factor(c, units))
         unit_names.append(h.units[c] if units is None else _unit_name(units))
     # The recording's own map, kept between calls: a second pass then finds
     # the file's pages mapped already (no page faults).

@@ -102,7 +102,7 @@ def analyse_recording(path: str, k: float = 5.0, polarity: int = 0,
         unit = rec.units[c]
         prefix = ",".join(_format(v) for v in (name, c_name, unit)) + ","
         raw = rec.rawdata(c)
-        gain = raw.dtype.type(rec.header.gains[c])
+        gain = rec._factor(c)
         n_spikes = 0
         for n, idx in enumerate(peaks if rec.triggered else [peaks]):
             values = ((raw[n] if rec.triggered else raw)[idx] * gain).astype(np.float64)

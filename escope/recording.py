@@ -323,12 +323,20 @@ class Recording:
         """
         h = self._header
         c = h.channel_index(channel)
+        raw = self.rawdata(c, start=start, stop=stop)
+        out = np.multiply(raw, self._factor(c, units))
+        return out if units is not None else (out, h.units[c])
+
+    def _factor(self, c: int, units: UnitLike | None = None):
+        """The number raw samples of channel `c` are multiplied by to give
+        `units` (default: the channel's own), in the samples' dtype. Every
+        path that scales samples uses it, so that they all give exactly what
+        :meth:`data` gives."""
+        h = self._header
         factor = h.gains[c]
         if units is not None:
             factor *= conversion_factor(h.units[c], units)
-        raw = self.rawdata(c, start=start, stop=stop)
-        out = np.multiply(raw, raw.dtype.type(factor))
-        return out if units is not None else (out, h.units[c])
+        return h.dtype.type(factor)
 
     def time(self, *, start: float | None = None, stop: float | None = None) -> np.ndarray:
         """Sample times in seconds from 0 (from the start of each sweep), float64."""
