@@ -10,7 +10,7 @@ import numpy as np
 from spikeinterface.core.core_tools import define_function_from_class
 from spikeinterface.extractors.neoextractors.neobaseextractor import NeoBaseRecordingExtractor
 
-from escope._format import read_header
+from escope._format import PartialDataWarning, read_header
 from escope.units import conversion_factor, unit_kind
 
 from .rawio import _STREAMS, EScopeRawIO
@@ -181,7 +181,10 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
 
 def _choose_stream(file_path, stream_id: str | None, stream_name: str | None) -> str:
     """The stream id to read, checked against the streams the file has."""
-    h = read_header(file_path)
+    with warnings.catch_warnings():
+        # The reader built next reads the header again and warns then.
+        warnings.simplefilter("ignore", PartialDataWarning)
+        h = read_header(file_path)
     kinds = {unit_kind(u) for u in h.units}
     streams = [(sid, name) for name, sid, kind in _STREAMS if kind in kinds]
     listing = ", ".join(f"{sid!r} ({name!r})" for sid, name in streams)

@@ -281,3 +281,11 @@ def test_true_probe_at_read_time_sorts_like_spikeinterfaces_binary_copy(tmp_path
     matched = [u for u in a.unit_ids if cmp.hungarian_match_12[u] != -1]
     scores = [cmp.agreement_scores.at[u, cmp.hungarian_match_12[u]] for u in matched]
     assert len(matched) >= len(a.unit_ids) - 1 and np.mean(scores) >= 0.9, scores
+
+
+def test_an_interrupted_file_warns_once(tmp_path):
+    base = make_files(tmp_path / "r", RNG.normal(size=(2, 100)).astype(np.float32), extra_bytes=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_escope(base)
+    assert len([w for w in caught if issubclass(w.category, escope.PartialDataWarning)]) == 1
