@@ -14,9 +14,27 @@ compare each kernel with a plain NumPy reference.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 _JIT = dict(cache=True, nogil=True)
+
+
+@njit(**_JIT)
+def _resize(a, used, size):
+    """A new array of `size` elements holding the first `used` of `a`."""
+    b = np.empty(size, dtype=a.dtype)
+    b[:used] = a[:used]
+    return b
+
+
+@njit(**_JIT)
+def _predicted(used, rows_done, rows_total, size, most):
+    """Room for `used` items found in `rows_done` of `rows_total` rows, at
+    that rate over the whole trace plus 10 %, at least twice `size`, at
+    most `most`."""
+    guess = used * (rows_total / max(rows_done, 1)) * 1.1 + 4 * _ROW
+    return min(max(2 * size, np.int64(min(guess, 2.0**62))), most)
 
 
 @njit(**_JIT)
@@ -178,30 +196,333 @@ def schmitt2(x, thr_a, thr_b):
     return on_a[:k].copy(), off_a[:k].copy(), on_b[:k].copy(), off_b[:k].copy()
 
 
+_ROW = 64  # samples per row of the 1-D detector: one bit each in a uint64 mask
+
+
+# Helpers of the row scanner below take scalars only: an inlined helper
+# that takes an array costs a reference-count increment and decrement (two
+# calls) each time it runs, which is per event here.
+
+
+@njit(inline="always")
+def _peak4(i, e, v, a1, a2, a3, sign):
+    """Peak of an event ``[i, e)`` with ``e - i <= 4``, given ``x[i]`` (`v`)
+    and the three samples after it: a fixed, branch-free window instead of
+    a loop whose exit would be mispredicted for most events."""
+    best = i
+    bv = v
+    take = (i + 1 < e) & _higher(a1, bv, sign)
+    best = i + 1 if take else best
+    bv = a1 if take else bv
+    take = (i + 2 < e) & _higher(a2, bv, sign)
+    best = i + 2 if take else best
+    bv = a2 if take else bv
+    take = (i + 3 < e) & _higher(a3, bv, sign)
+    best = i + 3 if take else best
+    bv = a3 if take else bv
+    return best, bv
+
+
+@njit(**_JIT)
+def _event_end(x, sign, start):
+    """First index ``>= start`` with ``sign * x <= 0`` (``len(x)`` if none)."""
+    e = start
+    while e < len(x) and not _at_or_below(x[e], sign, 0):
+        e += 1
+    return e
+
+
+@njit(**_JIT)
+def _event_peak(x, sign, i, e):
+    """Index of the largest ``sign * x`` in ``[i, e)`` (``x[i]`` not NaN),
+    first on ties, NaN never, and its value."""
+    best = i
+    bv = x[i]
+    for j in range(i + 1, e):
+        w = x[j]
+        if _higher(w, bv, sign):
+            best = j
+            bv = w
+    return best, bv
+
+
+@njit(inline="always")
+def _prune_step(k, zeroed, last, last_h, peak, height, w):
+    """The first pruning pass of :func:`tkill` (window `w`; none if
+    negative), one peak at a time: the pending peak at index `k` (`last`,
+    of height `last_h`) is compared with the new one, which goes to the
+    returned index; also returns whether that one is already zeroed."""
+    close = np.uint8(peak - last < w)
+    ge = np.uint8(last_h >= height)
+    dead = zeroed | (close & (ge ^ np.uint8(1)))
+    zeroed = close & ge & (zeroed ^ np.uint8(1))
+    return k + np.int64(dead ^ np.uint8(1)), zeroed
+
+
+@njit(**_JIT)
+def _scan_rows(x, polarity, thr, hi, lo, w, state, pk_p, h_p, pk_n, h_n):
+    """Events of :func:`trace_events` from row ``state[0]`` on, until the
+    trace ends or an output may overflow. ``state`` holds (next row, first
+    sample that may open a positive event, the same for negative, index of
+    the pending positive peak (-1: none yet), the same for negative, and
+    whether each was zeroed by its left neighbour); it is updated so that
+    a later call continues."""
+    n = len(x)
+    r = state[0]
+    next_p = state[1]
+    next_n = state[2]
+    kp = state[3]
+    kn = state[4]
+    zp = np.uint8(state[5])
+    zn = np.uint8(state[6])
+    # The pending peaks live in registers (reading them back from memory
+    # would chain every event to the previous store). Before the first
+    # peak, a "previous" one too far away to be close.
+    last_p = pk_p[kp] if kp >= 0 else np.int64(-(2**62))
+    last_hp = h_p[kp] if kp >= 0 else 0.0
+    last_n = pk_n[kn] if kn >= 0 else np.int64(-(2**62))
+    last_hn = h_n[kn] if kn >= 0 else 0.0
+    dense = False
+    while r * _ROW < n and kp + _ROW < len(pk_p) and kn + _ROW < len(pk_n):
+        r0 = r * _ROW
+        r_end = min(r0 + _ROW, n)
+        row = x[r0:r_end]
+        r += 1
+        # A branch-free count skips the rows without candidates (nearly
+        # all of them) at memory speed. After a row with candidates the
+        # count is skipped: where events are dense it is wasted work.
+        if not dense:
+            hits = np.int32(0)
+            if polarity == 0:
+                for j in range(len(row)):
+                    hits += np.int32(row[j] >= hi) + np.int32(row[j] <= lo)
+            elif polarity > 0:
+                for j in range(len(row)):
+                    hits += np.int32(row[j] >= hi)
+            else:
+                for j in range(len(row)):
+                    hits += np.int32(row[j] <= lo)
+            if hits == 0:
+                continue
+        # Bit j of `mask`: sample j may open an event; of `close_*`: it
+        # closes one of that sign (NaN never does).
+        mask = uint64(0)
+        close_p = uint64(0)
+        close_n = uint64(0)
+        if polarity == 0:
+            for j in range(len(row)):
+                bit = uint64(j)
+                mask |= uint64((row[j] >= hi) | (row[j] <= lo)) << bit
+                close_p |= uint64(row[j] <= 0) << bit
+                close_n |= uint64(row[j] >= 0) << bit
+        elif polarity > 0:
+            for j in range(len(row)):
+                mask |= uint64(row[j] >= hi) << uint64(j)
+                close_p |= uint64(row[j] <= 0) << uint64(j)
+        else:
+            for j in range(len(row)):
+                mask |= uint64(row[j] <= lo) << uint64(j)
+                close_n |= uint64(row[j] >= 0) << uint64(j)
+        dense = (mask & (mask - uint64(1))) != 0  # two candidates or more
+        while mask != 0:
+            b = np.int64(trailing_zeros(mask))
+            mask &= mask - uint64(1)
+            i = r0 + b
+            v = x[i]
+            if polarity >= 0 and i >= next_p and _at_or_above(v, 1, thr):
+                rest = close_p >> uint64(b)
+                e = i + np.int64(trailing_zeros(rest)) if rest != 0 else _event_end(x, 1, r_end)
+                if e - i <= 4 and i + 4 <= n:
+                    best, bv = _peak4(i, e, v, x[i + 1], x[i + 2], x[i + 3], 1)
+                else:
+                    best, bv = _event_peak(x, 1, i, e)
+                height = np.float64(bv)
+                kp, zp = _prune_step(kp, zp, last_p, last_hp, best, height, w)
+                pk_p[kp] = best
+                h_p[kp] = height
+                last_p = best
+                last_hp = height
+                next_p = e + 1  # the closing sample cannot open the next event
+            elif polarity <= 0 and i >= next_n and _at_or_above(v, -1, thr):
+                rest = close_n >> uint64(b)
+                e = i + np.int64(trailing_zeros(rest)) if rest != 0 else _event_end(x, -1, r_end)
+                if e - i <= 4 and i + 4 <= n:
+                    best, bv = _peak4(i, e, v, x[i + 1], x[i + 2], x[i + 3], -1)
+                else:
+                    best, bv = _event_peak(x, -1, i, e)
+                height = -np.float64(bv)  # in float64: exact for every dtype
+                kn, zn = _prune_step(kn, zn, last_n, last_hn, best, height, w)
+                pk_n[kn] = best
+                h_n[kn] = height
+                last_n = best
+                last_hn = height
+                next_n = e + 1
+    state[0] = r
+    state[1] = next_p
+    state[2] = next_n
+    state[3] = kp
+    state[4] = kn
+    state[5] = zp
+    state[6] = zn
+
+
+@njit(**_JIT)
+def trace_events(x, polarity, thr, hi, lo, window):
+    """Peaks of the Schmitt events of each sign of a trace (on at
+    ``sign * x >= thr``, off at ``sign * x <= 0``; see :func:`schmitt`),
+    both signs in one pass, after the first pruning pass of
+    :func:`tkill` with `window` (none if `window` is negative).
+
+    `hi` and `lo` bound the candidates in the samples' own type: every
+    sample with ``x >= thr`` has ``x >= hi`` and every sample with
+    ``x <= -thr`` has ``x <= lo`` (they may let through more; the exact
+    test follows). Returns ``(peaks_pos, heights_pos, peaks_neg,
+    heights_neg)``, heights as ``sign * x[peak]`` in float64; they are
+    views of larger buffers.
+    """
+    n = len(x)
+    # Gaps are integers: ``gap < window`` is ``gap < ceil(window)``.
+    w = np.int64(min(np.ceil(window), 2.0**62))
+    # Small at first: the rate of the first events sizes the one resize.
+    cap = min(n // 2 + 2 * _ROW, 1 << 12)
+    pk_p = np.empty(cap, dtype=np.int64)
+    h_p = np.empty(cap, dtype=np.float64)
+    pk_n = np.empty(cap, dtype=np.int64)
+    h_n = np.empty(cap, dtype=np.float64)
+    state = np.zeros(7, dtype=np.int64)
+    state[3] = -1
+    state[4] = -1
+    while True:
+        # The scanning loop never rebinds its arrays (that would cost
+        # reference counting per event); growing happens out here, only for
+        # the sign that is full and copying only what it holds (fresh pages
+        # are not free).
+        _scan_rows(x, polarity, thr, hi, lo, w, state, pk_p, h_p, pk_n, h_n)
+        if state[0] * _ROW >= n:
+            break
+        # Room for what the rate so far predicts for the whole trace (at
+        # least double): one reallocation instead of a chain of doublings.
+        rows_total = (n + _ROW - 1) // _ROW
+        most = n // 2 + 2 * _ROW + 1  # events need two samples each
+        if state[3] + _ROW >= len(pk_p):
+            size = _predicted(state[3] + 1, state[0], rows_total, len(pk_p), most)
+            pk_p, h_p = _resize(pk_p, state[3] + 1, size), _resize(h_p, state[3] + 1, size)
+        if state[4] + _ROW >= len(pk_n):
+            size = _predicted(state[4] + 1, state[0], rows_total, len(pk_n), most)
+            pk_n, h_n = _resize(pk_n, state[4] + 1, size), _resize(h_n, state[4] + 1, size)
+    # The last pending peak of each sign has no right neighbour left.
+    kp = state[3] + 1 - state[5] if state[3] >= 0 else 0
+    kn = state[4] + 1 - state[6] if state[4] >= 0 else 0
+    return pk_p[:kp], h_p[:kp], pk_n[:kn], h_n[:kn]
+
+
+@njit(**_JIT)
+def _merge(a, b):
+    """Merge two ascending arrays with no common value."""
+    out = np.empty(len(a) + len(b), dtype=np.int64)
+    i = 0
+    j = 0
+    for k in range(len(out)):
+        if j == len(b) or (i < len(a) and a[i] < b[j]):
+            out[k] = a[i]
+            i += 1
+        else:
+            out[k] = b[j]
+            j += 1
+    return out
+
+
+@njit(**_JIT)
+def detect_trace(x, polarity, thr, hi, lo, window):
+    """:func:`trace_events`, then the rest of :func:`tkill` on each sign
+    (unless `window` is negative), merged into one ascending array of
+    peaks."""
+    pk_p, h_p, pk_n, h_n = trace_events(x, polarity, thr, hi, lo, window)
+    if window >= 0:
+        pk_p = pk_p[: _tkill_inplace(pk_p, h_p, window)]
+        pk_n = pk_n[: _tkill_inplace(pk_n, h_n, window)]
+    return _merge(pk_p, pk_n)
+
+
+@njit(**_JIT)
+def _tkill_pass(idx, h, a, b, w):
+    """One pruning pass of :func:`tkill` over ``idx[a:b]``, survivors
+    compacted in place. Returns their new end and the first and last index
+    of the peaks that are still closer than `w` to a neighbour among them
+    (-1 if none).
+
+    The sequential rule "the lower of two close neighbours gets height 0"
+    only needs one bit of state: whether peak ``k`` was already zeroed by
+    its left neighbour (then it loses to ``k + 1`` too, as 0 < any height).
+    The loop has no data-dependent branches: heights are random, and a
+    mispredicted branch per peak would cost more than the whole pass.
+    """
+    ii = idx[a:b]  # slices indexed from 0: no negative-index handling
+    hh = h[a:b]
+    n = len(ii)
+    m = 0
+    zeroed = np.uint8(0)
+    first = np.int64(-1)
+    last = np.int64(-1)
+    kept = np.int64(-(2**62))  # the last survivor
+    for k in range(n):
+        if k + 1 < n:
+            close = np.uint8(ii[k + 1] - ii[k] < w)
+            ge = np.uint8(hh[k] >= hh[k + 1])
+        else:
+            close = np.uint8(0)
+            ge = np.uint8(0)
+        alive = (zeroed | (close & (ge ^ np.uint8(1)))) ^ np.uint8(1)
+        zeroed = close & ge & (zeroed ^ np.uint8(1))
+        value = ii[k]
+        near = (alive != 0) & (value - kept < w)
+        first = m - 1 if near & (first < 0) else first
+        last = m if near else last
+        kept = value if alive != 0 else kept
+        ii[m] = value
+        hh[m] = hh[k]
+        m += np.int64(alive)
+    return a + m, a + first if first >= 0 else first, a + last if last >= 0 else last
+
+
+@njit(**_JIT)
+def _tkill_inplace(idx, h, window):
+    """:func:`tkill` on owned arrays; returns how many peaks are kept (at
+    the front of `idx` and `h`)."""
+    # Gaps are integers: ``gap < window`` is ``gap < ceil(window)``.
+    w = np.int64(min(np.ceil(window), 2.0**62))
+    n = len(idx)
+    lo = 0
+    hi = n
+    # Each pass runs over the span that still holds close peaks: pruning
+    # never brings peaks closer, so nothing outside it changes again, and
+    # a pass needs no state from before the span (its first peak is not
+    # close to the one before).
+    while hi - lo > 1:
+        m, first, last = _tkill_pass(idx, h, lo, hi, w)
+        if m < hi:
+            for k in range(n - hi):  # close the gap the pass left
+                idx[m + k] = idx[hi + k]
+                h[m + k] = h[hi + k]
+            n -= hi - m
+        if first < 0:
+            break
+        lo = first
+        hi = last + 1
+    return n
+
+
 @njit(**_JIT)
 def tkill(peaks, heights, window):
     """Prune peaks closer than `window`: in repeated passes the lower of
     two close neighbours gets height 0 (the later one on ties); zeroed
-    peaks are removed after each pass, until a pass removes nothing."""
-    idx = peaks.copy()
-    h = heights.copy()
-    n = len(idx)
-    while True:
-        for k in range(n - 1):
-            if idx[k + 1] - idx[k] < window:
-                if h[k] < h[k + 1]:
-                    h[k] = 0
-                else:
-                    h[k + 1] = 0
-        m = 0
-        for k in range(n):
-            if h[k] != 0:
-                idx[m] = idx[k]
-                h[m] = h[k]
-                m += 1
-        if m == n:
-            return idx[:n].copy()
-        n = m
+    peaks are removed after each pass, until a pass removes nothing.
+    Heights must be positive (a peak's ``sign * y`` is at least its
+    threshold)."""
+    idx = peaks.astype(np.int64)
+    h = heights.astype(np.float64)
+    n = _tkill_inplace(idx, h, window)
+    return idx[:n].copy()
 
 
 @njit(**_JIT)

@@ -74,42 +74,33 @@ def _check_detect_args(threshold: Any, polarity: Any, tkill: Any) -> float:
     return thr
 
 
-def _events(x: np.ndarray, thr: float, polarity: int):
-    """Peaks of the Schmitt events of each sign, ``{sign: peaks}``."""
-    from . import _kernels
-
-    signs = (1, -1) if polarity == 0 else (polarity,)
-    if polarity == 0 and x.dtype.kind == "f" and len(x):
-        # Both signs in one pass, whole rows skipped by a branch-free test
-        # (the whole-recording kernel, with one channel of gain 1).
-        ones = np.ones(64, dtype=x.dtype)
-        n = np.full(1, len(x), dtype=np.int64)
-        ev = _kernels.detect_blocks(x, 1, np.zeros(1, np.int64), ones, np.array([thr]),
-                                    polarity, np.zeros(1, np.int64), n, n,
-                                    np.zeros((1, 2), np.int64))
-        return {sign: ev[ev[:, 1] == (0 if sign > 0 else 1), 4] for sign in signs}
-    found = {}
-    # One sign, or integers (whose own kernels never widen them): two tight
-    # scanning loops per sign, faster than the row test for a single sign.
-    for sign in signs:
-        ion, ioff, _ = _kernels.schmitt(x, sign, thr, 0.0)
-        found[sign] = _kernels.schmittpeak(x, sign, ion, ioff)
-    return found
+def candidate_bounds(dtype: np.dtype, thr: float) -> tuple[Any, Any]:
+    """``(hi, lo)`` in `dtype` (float64 for 64-bit integers, whose
+    comparisons with a float threshold go through float64) such that
+    ``x >= thr`` implies ``x >= hi`` and ``x <= -thr`` implies ``x <= lo``:
+    a cheap first test in the samples' own type that never misses."""
+    if dtype.kind == "f":
+        hi = dtype.type(thr)
+        while hi > thr:  # round down: may let through more, never fewer
+            hi = np.nextafter(hi, dtype.type(-np.inf))
+        return hi, -hi
+    if dtype.itemsize == 8:
+        return np.float64(thr), np.float64(-thr)
+    info = np.iinfo(dtype)
+    top = math.ceil(thr)  # exact: these integers are exact in float64
+    return dtype.type(min(top, info.max)), dtype.type(max(-top, info.min))
 
 
 def _detect_1d(x: np.ndarray, thr: float, polarity: int, tkill, upperthresh) -> np.ndarray:
     from . import _kernels
 
-    found = []
-    for sign, peaks in _events(x, thr, polarity).items():
-        if tkill is not None and len(peaks) > 1:
-            # float64 first: negating int8 -128 (or int64's minimum) in its
-            # own dtype overflows.
-            heights = sign * x[peaks].astype(np.float64)
-            peaks = _kernels.tkill(peaks, heights, float(tkill))
-        found.append(peaks)
-    # Two sorted runs: a stable sort merges them in linear time.
-    peaks = found[0] if len(found) == 1 else np.sort(np.concatenate(found), kind="stable")
+    if x.dtype.kind == "u":
+        if polarity < 0:  # no unsigned sample is <= -thr < 0
+            return np.empty(0, dtype=np.int64)
+        polarity = 1
+    hi, lo = candidate_bounds(x.dtype, thr)
+    window = -1.0 if tkill is None else float(tkill)
+    peaks = _kernels.detect_trace(x, polarity, thr, hi, lo, window)
     if upperthresh is not None:
         peaks = peaks[np.abs(x[peaks].astype(np.float64)) < upperthresh]
     return peaks

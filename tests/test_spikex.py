@@ -25,7 +25,7 @@ def traces(draw, max_len=3000):
     n = draw(st.integers(0, max_len))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
-    kind = draw(st.sampled_from(["noise", "dense", "constant", "steps", "ints"]))
+    kind = draw(st.sampled_from(["noise", "dense", "constant", "steps", "runs", "ints"]))
     if kind == "noise":
         x = rng.normal(0, 1, n)
         k = draw(st.integers(0, max(0, n // 20)))
@@ -36,6 +36,10 @@ def traces(draw, max_len=3000):
         x = np.full(n, draw(st.sampled_from([0.0, 5.0, -5.0, 100.0])))
     elif kind == "steps":
         x = np.repeat(rng.normal(0, 6, max(1, n // 7 + 1)), 7)[:n]
+    elif kind == "runs":  # events of 1 to 200 samples: within, across and beyond 64-sample rows
+        lengths = rng.integers(1, 201, n // 20 + 2)
+        x = np.resize(np.repeat(rng.choice([-9.0, -1.0, 0.0, 1.0, 6.0, 9.0], len(lengths)), lengths), n)
+        x = x + rng.normal(0, 0.5, len(x)) * (x != 0)
     else:
         x = rng.integers(-12, 13, n)
     if kind != "ints" and n and draw(st.booleans()):
@@ -366,3 +370,26 @@ def test_tkill_groups_is_tkill_per_group(seed, groups, window):
         h = heights[group == g]
         want = ref.tkill(p.tolist(), h.tolist(), window) if len(p) else []
         assert peaks[(group == g) & keep].tolist() == list(want)
+
+
+def test_detectspikes_more_events_than_one_buffer():
+    # 150 000 events of each sign (the kernel's buffers start at 65 536 and grow).
+    x = np.tile(np.array([9.0, -9.0], np.float32), 150_000)
+    x[::6] = 10.0
+    for tkill in (None, 3):
+        for polarity in (0, 1, -1):
+            got = detectspikes(x, 5.0, polarity, tkill)
+            np.testing.assert_array_equal(got, ref.detectspikes(x, 5.0, polarity, tkill))
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 60),
+       window=st.sampled_from([0, 0.5, 1, 2.5, 7, 30, 1e300, float("inf")]))
+def test_tkill_kernel_matches_reference(seed, n, window):
+    from escope import _kernels
+
+    rng = np.random.default_rng(seed)
+    peaks = np.sort(rng.choice(300, n, replace=False)).astype(np.int64)
+    heights = rng.choice([1.0, 2.0, 3.0, np.inf], n) if n % 2 else rng.integers(1, 9, n) * 1.0
+    got = _kernels.tkill(peaks, heights, window) if n else peaks
+    assert got.tolist() == list(ref.tkill(peaks.tolist(), heights.tolist(), window))
