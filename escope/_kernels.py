@@ -609,6 +609,9 @@ def block_stats(xf, C, gtile, bstart, blen, full, rms):
     acc_s = np.empty(W)
     acc_ss = np.empty(W)
     shift = np.empty(W)
+    col_of = np.empty(W, dtype=np.int64)  # a table: divisions per block cost more
+    for w in range(W):
+        col_of[w] = w % C
     for b in range(len(bstart)):
         base = bstart[b] * C
         n = blen[b]
@@ -617,7 +620,7 @@ def block_stats(xf, C, gtile, bstart, blen, full, rms):
                 rms[b, c] = np.nan
             continue
         for w in range(W):
-            shift[w] = np.float64(xf[base + w % C] * gtile[w])
+            shift[w] = np.float64(xf[base + col_of[w]] * gtile[w])
             acc_s[w] = 0.0
             acc_ss[w] = 0.0
         rows = n // q
@@ -645,22 +648,95 @@ def block_stats(xf, C, gtile, bstart, blen, full, rms):
                 rms[b, c] = np.sqrt(var) if var > 0 else 0.0
 
 
+# Samples per row of the recording detector's first test. Wider rows were
+# measured slower: more of them hold a candidate, and each such row is
+# scanned whole again.
+_WIDE = 64
+
+
 @njit(**_JIT)
-def _walk(xf, C, col, g, sign, t, v, end):
-    """Close the event opened at scan `t` (value `v`): the first later scan
-    with ``sign * y <= 0`` before `end`, and the event's peak."""
-    best = t
-    bestv = v
-    j = t + 1
-    while j < end:
-        w = xf[j * C + col] * g
-        if _at_or_below(w, sign, 0.0):
-            break
-        if _higher(w, bestv, sign):
-            best = j
-            bestv = w
-        j += 1
-    return j, best
+def _detect_rows(xf, C, q, k_of_col, col_of, scan_of, gtile, thr_tile, thr, polarity, bstart,
+                 blen, bend, pos, state, out):
+    """The work of :func:`detect_blocks` from block ``state[0]``, scan
+    ``state[1]`` on, until the blocks end or `out` may overflow; ``state[2]``
+    counts the rows of `out` in use. Updates `state` so that a later call
+    continues. No helper taking an array is called per event (each such call
+    costs two reference-count updates)."""
+    W = q * C
+    b = state[0]
+    t = state[1]
+    n = state[2]
+    while b < len(bstart):
+        b0 = bstart[b]
+        b1 = b0 + blen[b]
+        end = bend[b]
+        while t < b1:
+            if n + W > out.shape[0]:
+                state[0] = b
+                state[1] = t
+                state[2] = n
+                return
+            m = min(W, (b1 - t) * C)
+            row = xf[t * C : t * C + m]
+            hits = np.int32(0)
+            for w in range(m):  # branch-free: vectorizes
+                hits += np.int32(abs(row[w] * gtile[w]) >= thr_tile[w])
+            if hits != 0:
+                for s0 in range(0, m, 64):
+                    sub = row[s0 : min(s0 + 64, m)]
+                    mask = uint64(0)
+                    for j in range(len(sub)):
+                        mask |= uint64(abs(sub[j] * gtile[s0 + j]) >= thr_tile[s0 + j]) << uint64(j)
+                    while mask != 0:
+                        w = s0 + np.int64(trailing_zeros(mask))
+                        mask &= mask - uint64(1)
+                        col = col_of[w]  # tables: a division per event costs more
+                        k = k_of_col[col]
+                        tt = t + scan_of[w]
+                        g = gtile[col]
+                        v = row[w] * g
+                        if (polarity >= 0 and tt >= pos[k, 0] and _at_or_above(v, 1, thr[k])):
+                            sign = 1
+                            s = 0
+                        elif (polarity <= 0 and tt >= pos[k, 1] and _at_or_above(v, -1, thr[k])):
+                            sign = -1
+                            s = 1
+                        else:
+                            continue
+                        # The event closes at the first later scan of its
+                        # channel with sign * y <= 0, at the latest at the
+                        # end of its sweep; its peak is its largest sign * y.
+                        best = tt
+                        bestv = v
+                        j = tt + 1
+                        while j < end:
+                            y = xf[j * C + col] * g
+                            if _at_or_below(y, sign, 0.0):
+                                break
+                            if _higher(y, bestv, sign):
+                                best = j
+                                bestv = y
+                            j += 1
+                        out[n, 0] = k
+                        out[n, 1] = s
+                        out[n, 2] = tt
+                        out[n, 3] = j
+                        out[n, 4] = best
+                        n += 1
+                        # The closing sample cannot open the next event; at
+                        # the end of a sweep there is no such sample.
+                        pos[k, s] = j + 1 if j < end else j
+            t += q
+        for k in range(len(pos)):
+            for s in range(2):
+                if pos[k, s] < b1:
+                    pos[k, s] = b1
+        b += 1
+        if b < len(bstart):
+            t = bstart[b]
+    state[0] = b
+    state[1] = t
+    state[2] = n
 
 
 @njit(**_JIT)
@@ -670,24 +746,32 @@ def detect_blocks(xf, C, cols, gtile, thr, polarity, bstart, blen, bend, pos):
     the peak of each (largest ``sign * y``, first on ties, NaN never).
 
     Channel ``k`` is column ``cols[k]`` of the file; samples are scaled by
-    `gtile` (the gain of every file column, repeated over a row of ``q``
-    scans, as for :func:`block_stats`). A branch-free count over each row
-    of ``q`` scans finds the few samples whose ``|y|`` may reach their
-    channel's threshold, and only those are checked exactly. An event's closing is searched past the block, up to
-    ``bend[b]`` (the end of its sweep: events never cross sweeps; one still
-    open there closes at ``bend[b]``). ``pos[k, s]`` is the first scan at
-    which channel ``k``, sign ``s`` (0: positive, 1: negative) may open; it
-    is updated, so that a later call continues where this one stopped.
+    the gain of their column, ``gtile[c]`` for column ``c`` (`gtile` holds
+    the gains of all columns, possibly repeated). A branch-free count over
+    each row of about 64 samples finds the few samples whose ``|y|`` may
+    reach their channel's threshold, and only those are checked exactly.
+    An event's closing is searched past the block, up to ``bend[b]`` (the
+    end of its sweep: events never cross sweeps; one still open there
+    closes at ``bend[b]``). ``pos[k, s]`` is the first scan at which channel
+    ``k``, sign ``s`` (0: positive, 1: negative) may open; it is updated,
+    so that a later call continues where this one stopped.
 
     Returns rows ``(k, s, ion, ioff, peak)`` (file scans), in time order
     for each ``(k, s)``.
     """
-    W = len(gtile)
-    q = W // C
+    q = max(1, _WIDE // C)
+    W = q * C
     K = len(cols)
     k_of_col = np.full(C, -1, dtype=np.int64)
     for k in range(K):
         k_of_col[cols[k]] = k
+    gt = np.empty(W, dtype=gtile.dtype)
+    col_of = np.empty(W, dtype=np.int64)
+    scan_of = np.empty(W, dtype=np.int64)
+    for w in range(W):
+        gt[w] = gtile[w % C]
+        col_of[w] = w % C
+        scan_of[w] = w // C
     # The row test runs in the samples' own dtype (twice the lanes of
     # float64) against thresholds rounded down: it may let through a sample
     # the exact test then rejects, never the reverse.
@@ -698,55 +782,19 @@ def detect_blocks(xf, C, cols, gtile, thr, polarity, bstart, blen, bend, pos):
         while t32 > thr[k]:
             t32 = np.nextafter(t32, gtile.dtype.type(-np.inf))
         thr_low[k] = t32
-    for c in range(C):
-        k = k_of_col[c]
+    for w in range(W):
+        k = k_of_col[w % C]
         # NaN, not inf: an infinite sample must not count on a column that
         # is not looked at (nothing is >= NaN).
-        value = thr_low[k] if k >= 0 else gtile.dtype.type(np.nan)
-        for r in range(q):
-            thr_tile[r * C + c] = value
-    out = np.empty((64, 5), dtype=np.int64)
-    n = 0
-    for b in range(len(bstart)):
-        b0 = bstart[b]
-        b1 = b0 + blen[b]
-        end = bend[b]
-        for t in range(b0, b1, q):
-            m = min(W, (b1 - t) * C)
-            row = xf[t * C : t * C + m]
-            hits = np.int32(0)
-            for w in range(m):  # branch-free: vectorizes
-                hits += np.int32(abs(row[w] * gtile[w]) >= thr_tile[w])
-            if hits == 0:
-                continue
-            for w in range(m):
-                if not abs(row[w] * gtile[w]) >= thr_tile[w]:
-                    continue
-                col = w % C
-                k = k_of_col[col]
-                tt = t + w // C
-                g = gtile[col]
-                v = row[w] * g
-                for s in range(2):
-                    sign = 1 if s == 0 else -1
-                    if polarity != 0 and polarity != sign:
-                        continue
-                    if tt < pos[k, s] or not _at_or_above(v, sign, thr[k]):
-                        continue
-                    j, best = _walk(xf, C, col, g, sign, tt, v, end)
-                    if n == out.shape[0]:
-                        out = _grow_rows(out)
-                    out[n, 0] = k
-                    out[n, 1] = s
-                    out[n, 2] = tt
-                    out[n, 3] = j
-                    out[n, 4] = best
-                    n += 1
-                    # The closing sample cannot open the next event; at
-                    # the end of a sweep there is no such sample.
-                    pos[k, s] = j + 1 if j < end else j
-        for k in range(K):
-            for s in range(2):
-                if pos[k, s] < b1:
-                    pos[k, s] = b1
-    return out[:n].copy()
+        thr_tile[w] = thr_low[k] if k >= 0 else gtile.dtype.type(np.nan)
+    out = np.empty((1024, 5), dtype=np.int64)
+    state = np.zeros(3, dtype=np.int64)
+    if len(bstart):
+        state[1] = bstart[0]
+    while True:
+        _detect_rows(xf, C, q, k_of_col, col_of, scan_of, gt, thr_tile, thr, polarity, bstart,
+                     blen, bend, pos, state, out)
+        if state[0] >= len(bstart):
+            break
+        out = _grow_rows(out)
+    return out[: state[2]].copy()

@@ -144,6 +144,22 @@ def test_results_do_not_depend_on_blocks_or_threads(tmp_path):
                 assert np.array_equal(got[name], reference[name]), (n_jobs, task_scans)
 
 
+def test_more_events_than_one_output_buffer(tmp_path):
+    # ~25 000 events per channel and sign in one task: the kernel's output
+    # (1024 rows at first) fills and the scan resumes where it stopped.
+    rng = np.random.default_rng(5)
+    raw = rng.normal(0, 1, (3, 200_000)).astype(np.float32)
+    raw[:, ::8] += 9
+    raw[:, 4::8] -= 9
+    path = escope.write(tmp_path / "r", raw, 30000, ["a", "b", "c"], ["1 uV"] * 3)
+    rec = Recording(path)
+    for tkill in (None, 3):
+        spikes = rec.detectspikes([5.0] * 3, tkill=tkill, n_jobs=1, task_scans=10**9)
+        if tkill is None:
+            assert min(spikes.counts().values()) > 40_000
+        _check_spikes(rec, spikes, None, None, None, 0, tkill, None)
+
+
 def test_channels_units_and_thresholds_by_name(tmp_path):
     raw = np.zeros((3, 1000), np.float32)
     raw[:, 100] = [5, -5, 50]
