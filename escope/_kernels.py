@@ -547,17 +547,20 @@ def tkill_groups(group, peaks, heights, window):
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def chunk_rms(x, chunksize):
-    """Population standard deviation of each whole chunk of `x`; chunks
-    holding NaN or ±inf are left out. Sums run in float64 whatever the input.
+def chunk_var(x, chunksize):
+    """Population variance of each whole chunk of `x`; chunks holding NaN
+    or ±inf are left out. Sums run in float64 whatever the input.
 
     One pass per chunk: sums of ``x - x[first]`` and of their squares
     (shifting by the chunk's first sample keeps the variance formula free
     of cancellation). Reassociation lets LLVM vectorize the sums; NaN
-    handling is kept exact (no ``nnan`` fast-math flag).
+    handling is kept exact (no ``nnan`` fast-math flag). Variances, not
+    RMS values: the square root is monotonic, so callers that want one
+    order statistic take the root of that one value only.
     """
     nchunks = len(x) // chunksize
     out = np.empty(nchunks, dtype=np.float64)
+    inv = 1.0 / chunksize
     k = 0
     for c in range(nchunks):
         chunk = x[c * chunksize : (c + 1) * chunksize]
@@ -569,14 +572,54 @@ def chunk_rms(x, chunksize):
             s += d
             ss += d * d
         # A NaN or ±inf anywhere in the chunk makes `s` NaN or infinite
-        # (inf - inf, or an infinite sum); so does a chunk whose sums
-        # overflow float64. None of them has a meaningful RMS.
-        if not (np.isfinite(s) and np.isfinite(ss)):
-            continue
-        var = (ss - s * s / chunksize) / chunksize
-        out[k] = np.sqrt(var) if var > 0 else 0.0
-        k += 1
-    return out[:k].copy()
+        # (inf - inf, or an infinite sum), and so the variance; so does a
+        # chunk whose sums overflow float64. None of them has a meaningful
+        # RMS; the slot is simply reused (no branch per chunk).
+        var = (ss - s * s * inv) * inv
+        out[k] = var if var > 0 else 0.0
+        k += np.int64(np.isfinite(var))
+    return out[:k]  # a view: a copy would cost fresh pages for nothing
+
+
+@njit(**_JIT)
+def kth_smallest(values, k):
+    """The `k`-th smallest (0-based) of `values` (no NaN), exactly.
+
+    A strided sample of the values brackets the wanted rank; one
+    branch-free counting pass checks the bracket and a second copies the
+    few values inside it, which are then partitioned. Much faster than a
+    full ``np.partition`` of hundreds of thousands of values; if the sample
+    misleads (a bracket that does not hold rank `k`), the full partition
+    is the fallback, so the result is exact either way.
+    """
+    n = len(values)
+    if n <= 8192:
+        return np.partition(values.copy(), k)[k]
+    m = 4096
+    step = n // m
+    sample = np.empty(m, dtype=values.dtype)
+    for i in range(m):
+        sample[i] = values[i * step]
+    sample.sort()
+    r = (k * m) // n
+    margin = 160  # ~5 standard deviations of the sample rank at worst
+    lo = sample[r - margin] if r >= margin else -np.inf
+    hi = sample[r + margin] if r + margin < m else np.inf
+    below = 0
+    inside = 0
+    for i in range(n):
+        v = values[i]
+        below += np.int64(v < lo)
+        inside += np.int64((v >= lo) & (v <= hi))
+    if not (below <= k < below + inside):
+        return np.partition(values.copy(), k)[k]
+    cand = np.empty(inside + 1, dtype=values.dtype)
+    j = 0
+    for i in range(n):
+        v = values[i]
+        cand[j] = v
+        j += np.int64((v >= lo) & (v <= hi))
+    return np.partition(cand[:inside], k - below)[k - below]
 
 
 # --------------------------------------------------------------------------- whole recordings
@@ -595,8 +638,8 @@ def _grow_rows(a):
 
 @njit(**_JIT)
 def block_stats(xf, C, gtile, bstart, blen, full, rms):
-    """Population RMS of each whole block of each channel, as
-    :func:`chunk_rms` computes it (shifted one-pass sums in float64), into
+    """Population RMS of each whole block of each channel, the root of what
+    :func:`chunk_var` computes (shifted one-pass sums in float64), into
     ``rms[b, c]``; NaN for a block shorter than `full` or holding NaN/inf.
 
     `gtile` is the per-channel gain repeated ``q`` times (``W = q * C``

@@ -237,6 +237,7 @@ def _block_rms(plan: _Plan, bstart, blen, full: int, n_jobs: int, task_blocks: i
 
 
 def _noise_from_rms(rms: np.ndarray, chunksize: int, percentile: float, names) -> np.ndarray:
+    from . import _kernels
     from ._noise import gaussian_reference
 
     out = np.empty(rms.shape[1])
@@ -248,7 +249,7 @@ def _noise_from_rms(rms: np.ndarray, chunksize: int, percentile: float, names) -
             raise ValueError(f"channel {names[k]}: every chunk contains NaN or inf: no noise "
                              "level can be estimated")
         kth = min(int(percentile * n / 100 + 0.5), n - 1)
-        out[k] = np.partition(values, kth)[kth] / gaussian_reference(chunksize, n, percentile)
+        out[k] = _kernels.kth_smallest(values, kth) / gaussian_reference(chunksize, n, percentile)
     return out
 
 

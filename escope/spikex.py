@@ -263,13 +263,15 @@ def rmsnoise(dat: Any, chunksize: int = 300, percentile: float = 25) -> float:
         raise ValueError(
             f"need at least one chunk: {length} samples are fewer than chunksize {chunksize}"
         )
-    rows = x if x.ndim == 2 else x[None]
-    rms = np.concatenate([_kernels.chunk_rms(row, int(chunksize)) for row in rows])
-    n = len(rms)
+    if x.ndim == 1:
+        var = _kernels.chunk_var(x, int(chunksize))
+    else:
+        var = np.concatenate([_kernels.chunk_var(row, int(chunksize)) for row in x])
+    n = len(var)
     if n == 0:
         raise ValueError("every chunk contains NaN or inf: no noise level can be estimated")
     k = min(int(pct * n / 100 + 0.5), n - 1)
-    value = np.partition(rms, k)[k]
+    value = math.sqrt(_kernels.kth_smallest(var, k))  # the k-th RMS: sqrt is monotonic
     return float(value / gaussian_reference(int(chunksize), n, pct))
 
 

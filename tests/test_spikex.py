@@ -393,3 +393,32 @@ def test_tkill_kernel_matches_reference(seed, n, window):
     heights = rng.choice([1.0, 2.0, 3.0, np.inf], n) if n % 2 else rng.integers(1, 9, n) * 1.0
     got = _kernels.tkill(peaks, heights, window) if n else peaks
     assert got.tolist() == list(ref.tkill(peaks.tolist(), heights.tolist(), window))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 60_000),
+       kind=st.sampled_from(["normal", "few values", "sorted", "reversed", "periodic"]),
+       where=st.floats(0, 1))
+def test_kth_smallest_is_exact(seed, n, kind, where):
+    from escope import _kernels
+
+    rng = np.random.default_rng(seed)
+    values = {"normal": lambda: rng.normal(1, 0.1, n),
+              "few values": lambda: rng.integers(0, 4, n).astype(float),
+              "sorted": lambda: np.sort(rng.random(n)),
+              "reversed": lambda: np.sort(rng.random(n))[::-1].copy(),
+              "periodic": lambda: np.resize(rng.random(7), n)}[kind]()
+    k = min(int(where * n), n - 1)
+    assert _kernels.kth_smallest(values, k) == np.partition(values, k)[k]
+
+
+def test_kth_smallest_when_its_sample_misleads():
+    from escope import _kernels
+
+    # Every sampled position holds the smallest value: the sample's bracket
+    # misses rank k and the full partition must take over.
+    values = np.full(4096 * 5, 10.0)
+    values[::5] = 0.0
+    values[1::5] = np.arange(4096.0)
+    for k in (0, 4095, 4096, 10_000, len(values) - 1):
+        assert _kernels.kth_smallest(values, k) == np.partition(values, k)[k]
