@@ -55,6 +55,10 @@ DEFAULT_BLOCK_SCANS = 4096
 DEFAULT_TASK_SCANS = 1 << 18
 #: Samples per vectorized row of the block statistics.
 _ROW = 64
+#: Recordings (the chosen channels and window) of at most this many samples
+#: are analysed channel by channel with NumPy (see :mod:`escope._small`):
+#: cheaper than a process's first use of the Numba kernels (~0.4 s).
+SMALL_RECORDING = 1 << 20
 
 
 class Spikes(dict):
@@ -136,6 +140,18 @@ def _plan(rec: Recording, channels: Any, units: UnitLike | None, start: Any, sto
         lo=window.start,
         hi=window.stop,
     )
+
+
+def _small(plan: _Plan) -> bool:
+    return plan.n_sweeps * (plan.hi - plan.lo) * len(plan.cols) <= SMALL_RECORDING
+
+
+def _channel(plan: _Plan, k: int) -> np.ndarray:
+    """Chosen channel `k` in the window, scaled as ``Recording.data`` scales
+    it (in the file's dtype): one row per sweep (one row if continuous)."""
+    raw = plan.xf.reshape(plan.n_sweeps, plan.sweep_scans, plan.C)[:, plan.lo:plan.hi,
+                                                                  plan.cols[k]]
+    return raw * plan.gains[k]
 
 
 def _unit_name(units: UnitLike) -> str:
@@ -236,13 +252,14 @@ def _block_rms(plan: _Plan, bstart, blen, full: int, n_jobs: int, task_blocks: i
     return rms[:, plan.cols]
 
 
-def _noise_from_rms(rms: np.ndarray, chunksize: int, percentile: float, names) -> np.ndarray:
+def _noise_from_rms(rms: Sequence[np.ndarray], chunksize: int, percentile: float,
+                    names) -> np.ndarray:
+    """Noise of each channel from the RMS of its chunks (NaN: left out)."""
     from . import _kernels
     from ._noise import gaussian_reference
 
-    out = np.empty(rms.shape[1])
-    for k in range(rms.shape[1]):
-        values = rms[:, k]
+    out = np.empty(len(rms))
+    for k, values in enumerate(rms):
         values = values[~np.isnan(values)]
         n = len(values)
         if n == 0:
@@ -265,9 +282,17 @@ def _noise(rec: Recording, plan: _Plan, chunksize: int, pct: float, n_jobs: int,
     key = (tuple(plan.cols), plan.gains.tobytes(), plan.lo, plan.hi, chunksize)
     cached = rec._stats_cache
     if cached is None or cached[0] != key:
-        bstart, blen, _ = _blocks(plan, chunksize)
-        rms = _block_rms(plan, bstart, blen, chunksize, n_jobs,
-                         max(1, task_scans // chunksize), progress)
+        if _small(plan):
+            from . import _small as numpy_impl
+
+            rms = [np.sqrt(np.concatenate([numpy_impl.chunk_var(row, chunksize)
+                                           for row in _channel(plan, k)]))
+                   for k in range(len(plan.cols))]
+        else:
+            bstart, blen, _ = _blocks(plan, chunksize)
+            block = _block_rms(plan, bstart, blen, chunksize, n_jobs,
+                               max(1, task_scans // chunksize), progress)
+            rms = list(block.T)
         cached = rec._stats_cache = (key, rms, {})
     _, rms, by_percentile = cached
     if pct not in by_percentile:
@@ -384,6 +409,18 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
     else:
         noise = None
         thr = np.asarray(given)
+    spikes = Spikes()
+    spikes.thresholds = {n: float(t) for n, t in zip(plan.names, thr)}
+    spikes.noise = None if noise is None else {n: float(v) for n, v in zip(plan.names, noise)}
+    spikes.units = dict(zip(plan.names, plan.units))
+    if _small(plan):
+        from .spikex import _detect_1d
+
+        for kk, name in enumerate(plan.names):
+            found = [_detect_1d(row, float(thr[kk]), polarity, tkill, upper) + plan.lo
+                     for row in _channel(plan, kk)]
+            spikes[name] = found if rec.triggered else found[0]
+        return spikes
     # Detection needs no candidate pre-selection: its row test already runs
     # near memory speed, and skipping blocks breaks the hardware's prefetch.
     size = DEFAULT_BLOCK_SCANS if block_scans is None else _positive_int(block_scans,
@@ -405,10 +442,6 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
 
     results = _run(tasks, lambda lo, hi: detect(lo, hi)[0], jobs, progress, "spikes")
 
-    spikes = Spikes()
-    spikes.thresholds = {n: float(t) for n, t in zip(plan.names, thr)}
-    spikes.noise = None if noise is None else {n: float(v) for n, v in zip(plan.names, noise)}
-    spikes.units = dict(zip(plan.names, plan.units))
     signs = (0, 1) if polarity == 0 else ((0,) if polarity == 1 else (1,))
 
     def rows(ev: np.ndarray) -> np.ndarray:

@@ -31,6 +31,12 @@ from .peakx import as_signal
 
 __all__ = ["rmsnoise", "detectspikes", "detectspikes_channels", "cleancontext"]
 
+#: Traces of at most this many samples are analysed with NumPy
+#: (:mod:`escope._small`) instead of the Numba kernels: a process pays about
+#: 0.4 s the first time it runs a kernel, more than NumPy takes for them.
+#: Results are the same (spike indices identical, noise to rounding).
+SMALL_INPUT = 1 << 20
+
 
 def _check_noise_args(chunksize: Any, percentile: Any) -> float:
     """Validate rmsnoise's chunk size and percentile; return the percentile."""
@@ -92,15 +98,20 @@ def candidate_bounds(dtype: np.dtype, thr: float) -> tuple[Any, Any]:
 
 
 def _detect_1d(x: np.ndarray, thr: float, polarity: int, tkill, upperthresh) -> np.ndarray:
-    from . import _kernels
-
     if x.dtype.kind == "u":
         if polarity < 0:  # no unsigned sample is <= -thr < 0
             return np.empty(0, dtype=np.int64)
         polarity = 1
-    hi, lo = candidate_bounds(x.dtype, thr)
-    window = -1.0 if tkill is None else float(tkill)
-    peaks = _kernels.detect_trace(x, polarity, thr, hi, lo, window)
+    if len(x) <= SMALL_INPUT:
+        from . import _small
+
+        peaks = _small.detect(x, thr, polarity, None if tkill is None else float(tkill))
+    else:
+        from . import _kernels
+
+        hi, lo = candidate_bounds(x.dtype, thr)
+        window = -1.0 if tkill is None else float(tkill)
+        peaks = _kernels.detect_trace(x, polarity, thr, hi, lo, window)
     if upperthresh is not None:
         peaks = peaks[np.abs(x[peaks].astype(np.float64)) < upperthresh]
     return peaks
@@ -253,7 +264,6 @@ def rmsnoise(dat: Any, chunksize: int = 300, percentile: float = 25) -> float:
     >>> round(rmsnoise(x), 2)
     3.0
     """
-    from . import _kernels
     from ._noise import gaussian_reference
 
     x = as_signal(dat, "dat", ndim=(1, 2))
@@ -263,15 +273,24 @@ def rmsnoise(dat: Any, chunksize: int = 300, percentile: float = 25) -> float:
         raise ValueError(
             f"need at least one chunk: {length} samples are fewer than chunksize {chunksize}"
         )
-    if x.ndim == 1:
-        var = _kernels.chunk_var(x, int(chunksize))
+    if x.shape[-1] <= SMALL_INPUT:
+        from . import _small as impl
     else:
-        var = np.concatenate([_kernels.chunk_var(row, int(chunksize)) for row in x])
+        from . import _kernels as impl
+    rows = x if x.ndim == 2 else x[None]
+    parts = [impl.chunk_var(row, int(chunksize)) for row in rows]
+    var = parts[0] if len(parts) == 1 else np.concatenate(parts)
     n = len(var)
     if n == 0:
         raise ValueError("every chunk contains NaN or inf: no noise level can be estimated")
     k = min(int(pct * n / 100 + 0.5), n - 1)
-    value = math.sqrt(_kernels.kth_smallest(var, k))  # the k-th RMS: sqrt is monotonic
+    if len(var) <= SMALL_INPUT // 16:
+        kth = np.partition(var, k)[k]
+    else:
+        from . import _kernels
+
+        kth = _kernels.kth_smallest(var, k)
+    value = math.sqrt(kth)  # the k-th RMS: sqrt is monotonic
     return float(value / gaussian_reference(int(chunksize), n, pct))
 
 

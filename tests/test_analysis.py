@@ -20,6 +20,19 @@ SETTINGS = settings(max_examples=120, deadline=None,
                                            HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+@pytest.fixture(autouse=True, params=["numba", "numpy"])
+def recording_path(request):
+    """Every test runs on both recording-level implementations: the Numba
+    kernels over the interleaved file, and NumPy channel by channel (small
+    recordings). The per-channel references keep their own defaults."""
+    from escope import analysis
+
+    old = analysis.SMALL_RECORDING
+    analysis.SMALL_RECORDING = -1 if request.param == "numba" else 1 << 62
+    yield request.param
+    analysis.SMALL_RECORDING = old
+
+
 @st.composite
 def recordings(draw, tmp_path_factory):
     """A recording on disk with noise, spikes of both signs, offsets, NaN/inf."""

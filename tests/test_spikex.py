@@ -16,7 +16,20 @@ from escope.spikex import cleancontext, detectspikes, detectspikes_channels, rms
 from tests import reference as ref
 
 SETTINGS = settings(max_examples=150, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(autouse=True, params=["numpy", "numba"])
+def implementation(request):
+    """Every test runs on both implementations: NumPy (short traces) and the
+    Numba kernels; the fixture sets the length at which one hands over."""
+    from escope import spikex
+
+    old = spikex.SMALL_INPUT
+    spikex.SMALL_INPUT = 1 << 62 if request.param == "numpy" else -1
+    yield request.param
+    spikex.SMALL_INPUT = old
 
 
 @st.composite
@@ -78,7 +91,7 @@ def test_detectspikes_matches_reference(x, threshold, polarity, tkill, upper):
     np.testing.assert_array_equal(got, want)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 1000), polarity=st.sampled_from([-1, 0, 1]))
 def test_detectspikes_long_traces(seed, polarity):
     rng = np.random.default_rng(seed)
@@ -395,7 +408,7 @@ def test_tkill_kernel_matches_reference(seed, n, window):
     assert got.tolist() == list(ref.tkill(peaks.tolist(), heights.tolist(), window))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 60_000),
        kind=st.sampled_from(["normal", "few values", "sorted", "reversed", "periodic"]),
        where=st.floats(0, 1))
