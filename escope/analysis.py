@@ -255,8 +255,8 @@ def _block_rms(plan: _Plan, bstart, blen, full: int, n_jobs: int, task_blocks: i
 def _noise_from_rms(rms: Sequence[np.ndarray], chunksize: int, percentile: float,
                     names) -> np.ndarray:
     """Noise of each channel from the RMS of its chunks (NaN: left out)."""
-    from . import _kernels
     from ._noise import gaussian_reference
+    from .spikex import kth_smallest
 
     out = np.empty(len(rms))
     for k, values in enumerate(rms):
@@ -266,7 +266,7 @@ def _noise_from_rms(rms: Sequence[np.ndarray], chunksize: int, percentile: float
             raise ValueError(f"channel {names[k]}: every chunk contains NaN or inf: no noise "
                              "level can be estimated")
         kth = min(int(percentile * n / 100 + 0.5), n - 1)
-        out[k] = _kernels.kth_smallest(values, kth) / gaussian_reference(chunksize, n, percentile)
+        out[k] = kth_smallest(values, kth) / gaussian_reference(chunksize, n, percentile)
     return out
 
 
@@ -393,7 +393,6 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
                            block_scans: int | None = None, task_scans: int = DEFAULT_TASK_SCANS,
                            progress: bool | None = None) -> Spikes:
     """See :meth:`escope.Recording.detectspikes`."""
-    from . import _kernels
     from .spikex import _check_detect_args, _check_noise_args, _check_upperthresh
 
     _check_detect_args(1.0, polarity, tkill)
@@ -421,6 +420,8 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
                      for row in _channel(plan, kk)]
             spikes[name] = found if rec.triggered else found[0]
         return spikes
+    from . import _kernels
+
     # Detection needs no candidate pre-selection: its row test already runs
     # near memory speed, and skipping blocks breaks the hardware's prefetch.
     size = DEFAULT_BLOCK_SCANS if block_scans is None else _positive_int(block_scans,

@@ -284,14 +284,18 @@ def rmsnoise(dat: Any, chunksize: int = 300, percentile: float = 25) -> float:
     if n == 0:
         raise ValueError("every chunk contains NaN or inf: no noise level can be estimated")
     k = min(int(pct * n / 100 + 0.5), n - 1)
-    if len(var) <= SMALL_INPUT // 16:
-        kth = np.partition(var, k)[k]
-    else:
-        from . import _kernels
-
-        kth = _kernels.kth_smallest(var, k)
-    value = math.sqrt(kth)  # the k-th RMS: sqrt is monotonic
+    value = math.sqrt(kth_smallest(var, k))  # the k-th RMS: sqrt is monotonic
     return float(value / gaussian_reference(int(chunksize), n, pct))
+
+
+def kth_smallest(values: np.ndarray, k: int) -> float:
+    """The `k`-th smallest (0-based) of `values` (no NaN): NumPy for a few,
+    the kernel's sampled bracket for many (a full partition is slow)."""
+    if len(values) <= SMALL_INPUT // 16:
+        return float(np.partition(values, k)[k])
+    from . import _kernels
+
+    return float(_kernels.kth_smallest(values, k))
 
 
 def cleancontext(

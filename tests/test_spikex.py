@@ -435,3 +435,24 @@ def test_kth_smallest_when_its_sample_misleads():
     values[1::5] = np.arange(4096.0)
     for k in (0, 4095, 4096, 10_000, len(values) - 1):
         assert _kernels.kth_smallest(values, k) == np.partition(values, k)[k]
+
+
+def test_small_inputs_never_start_numba(tmp_path):
+    # A fresh process analysing a short recording must not pay numba's
+    # start-up: neither the array functions nor the Recording methods.
+    code = f"""
+import sys, numpy as np, escope
+x = np.random.default_rng(0).normal(0, 1, (2, 140_000)).astype(np.float32)
+x[:, ::1000] += 9
+path = escope.write({str(tmp_path / "r")!r}, x, 20000, ["a", "b"], ["1 uV", "1 uV"])
+rec = escope.Recording(path)
+for c in range(2):
+    y = rec.data(c, "uV")
+    assert len(escope.detectspikes(y, 5 * escope.rmsnoise(y))) > 100
+rec.rmsnoise()
+assert min(rec.detectspikes(k=5).counts().values()) > 100
+print('numba' in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1], timeout=120)
+    assert out.stdout.strip() == "False"
