@@ -111,10 +111,12 @@ sys.path.insert(0, {root!r})
 import numpy as np, escope, escope.analysis, escope._kernels, escope._noise  # imports first
 
 # Load the compiled kernels (numba's cache) before measuring: that is code,
-# not data, and the same for any file.
+# not data, and the same for any file. The window must be longer than what
+# is analysed with NumPy (escope.analysis.SMALL_RECORDING samples), or the
+# kernels would first load during the measured job.
 warm = escope.Recording({path!r})
-warm.rmsnoise(n_jobs=1, start=0, stop=1.0)
-warm.detectspikes(k=5, n_jobs=1, start=0, stop=1.0)
+warm.rmsnoise(n_jobs=1, start=0, stop=10.0)
+warm.detectspikes(k=5, n_jobs=1, start=0, stop=10.0)
 del warm
 
 

@@ -526,24 +526,42 @@ def tkill(peaks, heights, window):
 
 
 @njit(**_JIT)
-def tkill_groups(group, peaks, heights, window):
-    """:func:`tkill` on each run of equal `group` values (runs contiguous,
-    each in ascending time order); returns a mask of the peaks kept. One
-    call instead of one per channel and sign."""
-    keep = np.zeros(len(peaks), dtype=np.bool_)
-    start = 0
-    while start < len(peaks):
-        stop = start + 1
-        while stop < len(peaks) and group[stop] == group[start]:
-            stop += 1
-        kept = tkill(peaks[start:stop], heights[start:stop], window)
-        j = 0
-        for i in range(start, stop):  # both ascending: one merge-like walk
-            if j < len(kept) and peaks[i] == kept[j]:
-                keep[i] = True
-                j += 1
-        start = stop
-    return keep
+def chunk_peaks(ev, xf, C, window, lo, hi):
+    """The peaks of :func:`detect_blocks` rows `ev` (over a C-channel chunk
+    `xf`, gain 1), each channel and sign pruned by :func:`tkill` with
+    `window` (none if negative), those with ``lo <= peak < hi`` ordered by
+    sample, then channel. Returns ``(sample, channel)``. One call per
+    chunk instead of a score of small NumPy operations."""
+    G = 2 * C
+    count = np.zeros(G + 1, dtype=np.int64)
+    for i in range(len(ev)):
+        count[ev[i, 0] * 2 + ev[i, 1] + 1] += 1
+    for g in range(G):
+        count[g + 1] += count[g]
+    at = count[:G].copy()
+    peaks = np.empty(len(ev), dtype=np.int64)
+    heights = np.empty(len(ev), dtype=np.float64)
+    for i in range(len(ev)):  # stable: each group stays in time order
+        g = ev[i, 0] * 2 + ev[i, 1]
+        j = at[g]
+        at[g] += 1
+        peaks[j] = ev[i, 4]
+        v = np.float64(xf[ev[i, 4] * C + ev[i, 0]])
+        heights[j] = v if ev[i, 1] == 0 else -v
+    keys = np.empty(len(ev), dtype=np.int64)
+    n = 0
+    for g in range(G):
+        a = count[g]
+        b = count[g + 1]
+        m = b - a
+        if window >= 0 and m > 1:
+            m = _tkill_inplace(peaks[a:b], heights[a:b], window)
+        for j in range(a, a + m):
+            if lo <= peaks[j] < hi:
+                keys[n] = peaks[j] * C + g // 2
+                n += 1
+    keys = np.sort(keys[:n])
+    return keys // C, keys % C
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})

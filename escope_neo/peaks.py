@@ -125,19 +125,9 @@ class EScopePeakDetector(PeakDetector):
         ev = _kernels.detect_blocks(x.reshape(-1), n_ch, np.arange(n_ch), ones, self.thresholds,
                                     self.polarity, np.zeros(1, np.int64),
                                     np.full(1, n, np.int64), np.full(1, n, np.int64), pos)
-        # Events grouped by channel and sign (stable: each group in time order).
-        group = ev[:, 0] * 2 + ev[:, 1]
-        order = np.argsort(group, kind="stable")
-        group, channel_index, sample_index = group[order], ev[order, 0], ev[order, 4]
-        if self.tkill is not None and len(sample_index) > 1:
-            sign = np.where(group % 2 == 0, 1.0, -1.0)
-            heights = sign * x[sample_index, channel_index].astype(np.float64)
-            keep = _kernels.tkill_groups(group, sample_index, heights, float(self.tkill))
-            sample_index, channel_index = sample_index[keep], channel_index[keep]
-        inside = (sample_index >= self.margin) & (sample_index < n - self.margin)
-        sample_index, channel_index = sample_index[inside], channel_index[inside]
-        order = np.lexsort((channel_index, sample_index))
-        sample_index, channel_index = sample_index[order], channel_index[order]
+        window = -1.0 if self.tkill is None else float(self.tkill)
+        sample_index, channel_index = _kernels.chunk_peaks(ev, x.reshape(-1), n_ch, window,
+                                                           self.margin, n - self.margin)
         peaks = np.zeros(len(sample_index), dtype=self.get_dtype())
         peaks["sample_index"] = sample_index
         peaks["channel_index"] = channel_index

@@ -369,20 +369,34 @@ def test_int8_minimum_is_pruned_like_its_float_value():
 
 
 @SETTINGS
-@given(seed=st.integers(0, 2**32 - 1), groups=st.integers(1, 6), window=st.sampled_from([0, 3, 50]))
-def test_tkill_groups_is_tkill_per_group(seed, groups, window):
+@given(seed=st.integers(0, 2**32 - 1), n_ch=st.integers(1, 5),
+       window=st.sampled_from([-1.0, 0, 3, 50]), margin=st.sampled_from([0, 7]))
+def test_chunk_peaks_is_tkill_per_channel_and_sign(seed, n_ch, window, margin):
     from escope import _kernels
 
     rng = np.random.default_rng(seed)
-    parts = [np.unique(rng.integers(0, 500, rng.integers(0, 40))) for _ in range(groups)]
-    group = np.concatenate([np.full(len(p), g) for g, p in enumerate(parts)]).astype(np.int64)
-    peaks = np.concatenate(parts).astype(np.int64)
-    heights = rng.choice([1.0, 2.0, 3.0], len(peaks))
-    keep = _kernels.tkill_groups(group, peaks, heights, float(window))
-    for g, p in enumerate(parts):
-        h = heights[group == g]
-        want = ref.tkill(p.tolist(), h.tolist(), window) if len(p) else []
-        assert peaks[(group == g) & keep].tolist() == list(want)
+    n = 400
+    x = rng.choice([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0], (n, n_ch)).astype(np.float32)
+    rows = []  # (channel, sign, ion, ioff, peak): only channel, sign and peak matter
+    for c in range(n_ch):
+        for s in range(2):
+            wanted = x[:, c] > 0 if s == 0 else x[:, c] < 0
+            for p in np.flatnonzero(wanted & (rng.random(n) < 0.2)):
+                rows.append((c, s, p, p + 1, p))
+    rng.shuffle(rows)  # groups interleaved, each still in time order after a stable sort
+    rows.sort(key=lambda r: r[2])
+    ev = np.array(rows, dtype=np.int64).reshape(-1, 5)
+    sample, channel = _kernels.chunk_peaks(ev, x.reshape(-1), n_ch, float(window), margin,
+                                           n - margin)
+    want = []
+    for c in range(n_ch):
+        for s, sign in ((0, 1), (1, -1)):
+            p = [r[4] for r in rows if r[0] == c and r[1] == s]
+            if window >= 0 and p:
+                p = ref.tkill(p, [sign * float(x[q, c]) for q in p], window)
+            want += [(q, c) for q in p if margin <= q < n - margin]
+    want.sort()
+    assert list(zip(sample.tolist(), channel.tolist())) == want
 
 
 def test_detectspikes_more_events_than_one_buffer():
