@@ -1,7 +1,9 @@
 """Numba kernels: one small kernel per concept.
 
-Imported only by :mod:`escope.peakx` and :mod:`escope.spikex` when a function
-that needs it is first called, so ``import escope`` never loads numba. Every
+Imported by :mod:`escope.peakx`, :mod:`escope.spikex`, :mod:`escope.analysis`
+and :mod:`escope_neo.peaks` only where a kernel runs (traces and recordings
+longer than the NumPy path of :mod:`escope._small` takes), so
+``import escope`` never loads numba. Every
 kernel is compiled lazily for the array types it meets (float32 stays
 float32; strided and read-only arrays work without copies), cached on disk
 (``cache=True``), and releases the GIL (``nogil=True``) so that channels can

@@ -256,7 +256,7 @@ def _noise_from_rms(rms: Sequence[np.ndarray], chunksize: int, percentile: float
                     names) -> np.ndarray:
     """Noise of each channel from the RMS of its chunks (NaN: left out)."""
     from ._noise import gaussian_reference
-    from .spikex import kth_smallest
+    from .spikex import _kth_smallest
 
     out = np.empty(len(rms))
     for k, values in enumerate(rms):
@@ -266,7 +266,7 @@ def _noise_from_rms(rms: Sequence[np.ndarray], chunksize: int, percentile: float
             raise ValueError(f"channel {names[k]}: every chunk contains NaN or inf: no noise "
                              "level can be estimated")
         kth = min(int(percentile * n / 100 + 0.5), n - 1)
-        out[k] = kth_smallest(values, kth) / gaussian_reference(chunksize, n, percentile)
+        out[k] = _kth_smallest(values, kth) / gaussian_reference(chunksize, n, percentile)
     return out
 
 

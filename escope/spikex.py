@@ -80,7 +80,7 @@ def _check_detect_args(threshold: Any, polarity: Any, tkill: Any) -> float:
     return thr
 
 
-def candidate_bounds(dtype: np.dtype, thr: float) -> tuple[Any, Any]:
+def _candidate_bounds(dtype: np.dtype, thr: float) -> tuple[Any, Any]:
     """``(hi, lo)`` in `dtype` (float64 for 64-bit integers, whose
     comparisons with a float threshold go through float64) such that
     ``x >= thr`` implies ``x >= hi`` and ``x <= -thr`` implies ``x <= lo``:
@@ -109,7 +109,7 @@ def _detect_1d(x: np.ndarray, thr: float, polarity: int, tkill, upperthresh) -> 
     else:
         from . import _kernels
 
-        hi, lo = candidate_bounds(x.dtype, thr)
+        hi, lo = _candidate_bounds(x.dtype, thr)
         window = -1.0 if tkill is None else float(tkill)
         peaks = _kernels.detect_trace(x, polarity, thr, hi, lo, window)
     if upperthresh is not None:
@@ -284,11 +284,11 @@ def rmsnoise(dat: Any, chunksize: int = 300, percentile: float = 25) -> float:
     if n == 0:
         raise ValueError("every chunk contains NaN or inf: no noise level can be estimated")
     k = min(int(pct * n / 100 + 0.5), n - 1)
-    value = math.sqrt(kth_smallest(var, k))  # the k-th RMS: sqrt is monotonic
+    value = math.sqrt(_kth_smallest(var, k))  # the k-th RMS: sqrt is monotonic
     return float(value / gaussian_reference(int(chunksize), n, pct))
 
 
-def kth_smallest(values: np.ndarray, k: int) -> float:
+def _kth_smallest(values: np.ndarray, k: int) -> float:
     """The `k`-th smallest (0-based) of `values` (no NaN): NumPy for a few,
     the kernel's sampled bracket for many (a full partition is slow)."""
     if len(values) <= SMALL_INPUT // 16:
