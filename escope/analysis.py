@@ -441,29 +441,29 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
                                     bstart[lo:hi], blen[lo:hi], bend[lo:hi], pos)
         return ev, pos
 
-    results = _run(tasks, lambda lo, hi: detect(lo, hi)[0], jobs, progress, "spikes")
-
-    signs = (0, 1) if polarity == 0 else ((0,) if polarity == 1 else (1,))
-
     def rows(ev: np.ndarray) -> np.ndarray:
         # (ion, ioff, peak, end of its sweep)
         return np.column_stack([ev[:, 2], ev[:, 3], ev[:, 4], _sweep_end(ev[:, 2], plan)])
 
-    # Each task's events, split by channel and sign (kept in time order).
-    groups = []
-    for ev in results:
+    def task(lo, hi):
+        # The task's events, split by channel and sign (each in time order):
+        # done in the worker, so that it runs on every core too.
+        ev = detect(lo, hi)[0]
         key = ev[:, 0] * 2 + ev[:, 1]
         order = np.argsort(key, kind="stable")
         bounds = np.cumsum(np.bincount(key, minlength=2 * K))[:-1]
-        groups.append(np.split(rows(ev[order]), bounds))
+        return np.split(rows(ev[order]), bounds)
 
-    for kk in range(K):
+    groups = _run(tasks, task, jobs, progress, "spikes")
+    signs = (0, 1) if polarity == 0 else ((0,) if polarity == 1 else (1,))
+
+    def channel(kk: int):
         found = []
         for s in signs:
             sign = 1 if s == 0 else -1
             parts = [g[2 * kk + s] for g in groups]
 
-            def rescan(b, pos, kk=kk, s=s, sign=sign):
+            def rescan(b, pos, s=s, sign=sign):
                 p = np.full((1, 2), pos, dtype=np.int64)
                 ev, p = detect(b, b + 1, pos=p, polarity_=sign, ks=np.array([kk]))
                 return rows(ev), int(p[0, s])
@@ -476,7 +476,16 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
         peaks = found[0] if len(found) == 1 else np.sort(np.concatenate(found), kind="stable")
         if upper is not None and len(peaks):
             peaks = peaks[np.abs(_values(plan, kk, peaks)) < upper]
-        spikes[plan.names[kk]] = _per_sweep(peaks, plan, rec.triggered)
+        return _per_sweep(peaks, plan, rec.triggered)
+
+    # The channels' hand-offs and pruning are independent: threads too.
+    if jobs == 1 or K == 1:
+        per_channel = [channel(kk) for kk in range(K)]
+    else:
+        with ThreadPoolExecutor(min(jobs, K)) as pool:
+            per_channel = list(pool.map(channel, range(K)))
+    for name, value in zip(plan.names, per_channel):
+        spikes[name] = value
     return spikes
 
 
