@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._format import FormatError, PartialDataWarning
+from ._format import FormatError, MissingSettingsWarning, PartialDataWarning
 from .recording import Recording
 from .writer import write
 
@@ -36,6 +36,8 @@ __all__ = [
     "write",
     "FormatError",
     "PartialDataWarning",
+    "MissingSettingsWarning",
+    "convert",
     "DownloadError",
     "rmsnoise",
     "detectspikes",
@@ -47,9 +49,10 @@ __all__ = [
     "__version__",
 ]
 
-_SUBMODULES = {"units", "peakx", "spikex", "loader", "analysis", "folder", "batch"}
+_SUBMODULES = {"units", "peakx", "spikex", "loader", "analysis", "folder", "batch",
+               "conversion"}
 _LAZY = {"rmsnoise": "spikex", "detectspikes": "spikex", "DownloadError": "_remote",
-         "scan": "folder", "detect_folder": "batch"}
+         "scan": "folder", "detect_folder": "batch", "convert": "conversion"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m escope {info,ls,spikes,nwb,plot,demo}`` (also ``escope-analysis``).
+"""Command line: ``python -m escope {info,ls,spikes,nwb,plot,convert,demo}`` (also ``escope-analysis``).
 
 A thin layer over the public functions: :class:`escope.Recording`,
 :func:`escope.folder.scan`, :func:`escope.batch.detect_folder`. Every error
@@ -14,6 +14,7 @@ Examples
     python -m escope ls data/
     python -m escope spikes data/ -o results/ -k 5 --jobs 2
     python -m escope plot 20231030-154906.escope -o overview.png --spikes
+    python -m escope convert 20120317-101112.escope     # an EScope 1.x/2.0 recording
     python -m escope demo demo-folder
 """
 
@@ -167,6 +168,13 @@ def _plot(args: argparse.Namespace) -> None:
     print(f"wrote {out} ({kind})")
 
 
+def _convert(args: argparse.Namespace) -> None:
+    from .conversion import convert
+
+    out = convert(args.old, args.new, allow_rounding=args.allow_rounding)
+    print(f"wrote {out} (escope-3.3)")
+
+
 def _demo(args: argparse.Namespace) -> None:
     import matplotlib
 
@@ -259,6 +267,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=float, default=5.0,
                    help="with --spikes: threshold in multiples of the RMS noise")
     p.set_defaults(run=_plot)
+
+    p = sub.add_parser("convert", formatter_class=fmt,
+                       help="rewrite a recording (an EScope 1.x/2.0 one above all) as "
+                            "escope-3.3, refusing to round any sample")
+    p.add_argument("old", help="NAME.escope, NAME.txt, NAME.dat or NAME")
+    p.add_argument("new", nargs="?", default=None,
+                   help="NAME of the new recording, or a folder to write it into "
+                        "(default: a folder escope-3.3 beside the old recording)")
+    p.add_argument("--allow-rounding", action="store_true",
+                   help="store samples that float32 cannot hold exactly, rounded")
+    p.set_defaults(run=_convert)
 
     p = sub.add_parser("demo", formatter_class=fmt,
                        help="write a synthetic recording, summarise it, detect spikes, plot")

@@ -27,6 +27,7 @@ from .units import parse_channel_scale
 __all__ = [
     "FormatError",
     "PartialDataWarning",
+    "MissingSettingsWarning",
     "Header",
     "read_header",
     "resolve_paths",
@@ -37,7 +38,8 @@ __all__ = [
 
 KNOWN_VERSIONS = ((3, 0), (3, 1), (3, 2), (3, 3))
 NEWEST = KNOWN_VERSIONS[-1]
-EXTENSIONS = (".escope", ".dat", ".config")
+#: What a recording's files end in (".txt": the summary of files before 3.0).
+EXTENSIONS = (".escope", ".dat", ".config", ".txt")
 _VERSION_RE = re.compile(r"^escope-(\d+)(?:\.(\d+))?$")
 _SAVED_SWEEP_RE = re.compile(r"^\d{8}-\d{6}-\d{3}$")
 #: Largest sidecar or settings file read. Real ones are a few kB; the cap only
@@ -56,10 +58,16 @@ class PartialDataWarning(UserWarning):
     """Trailing samples that do not make a whole scan or sweep were dropped."""
 
 
+class MissingSettingsWarning(UserWarning):
+    """An old recording's settings (its pickled ``.escope``) are missing or
+    unreadable: it is read from its ``.txt`` alone, as a continuous capture."""
+
+
 def resolve_paths(filename: str | os.PathLike) -> tuple[Path, Path, Path]:
     """Return the ``.escope``, ``.dat`` and ``.config`` paths of a recording.
 
-    `filename` may name any of the three files or the bare ``NAME``.
+    `filename` may name any of its files (also an old recording's ``.txt``)
+    or the bare ``NAME``.
     """
     try:
         text = os.fspath(filename)
@@ -166,6 +174,10 @@ class Header:
     Sample ``k`` of channel ``c`` in sweep ``n`` is element
     ``(n * n_scans + k) * n_channels + c`` of the ``.dat`` file, read as
     :attr:`dtype`. Continuous recordings and saved sweeps have ``n_sweeps == 1``.
+    For a recording from before 3.0, `version` is ``"escope-1"`` or
+    ``"escope-2"``, `escope_path` is the pickled settings (the ``.txt`` when
+    they are missing), `txt_path` the summary, and `sidecar` what a 3.x
+    sidecar would have said.
     """
 
     escope_path: Path
@@ -191,6 +203,14 @@ class Header:
     dropped_samples: int
     dat_id: tuple[int, int]  # (st_dev, st_ino) of the .dat when the header was read
     sidecar: dict = field(repr=False)
+    txt_path: Path | None = None  # the summary of a recording from before 3.0
+
+    @property
+    def files(self) -> list[Path]:
+        """Every file of the recording that was read (sidecar first)."""
+        extra = [p for p in (self.config_path, self.txt_path)
+                 if p is not None and p != self.escope_path]
+        return [self.escope_path, self.dat_path, *extra]
 
     @property
     def n_channels(self) -> int:
@@ -312,8 +332,17 @@ def needs_config_file(sidecar: Any) -> bool:
     return m is not None and (int(m.group(1)), int(m.group(2) or 0)) < (3, 3)
 
 
+def _looks_like_pickle(raw: bytes) -> bool:
+    # Protocol 2+ starts with PROTO (0x80); protocol 0 settings with GLOBAL
+    # ("ccopy_reg\n_reconstructor") or MARK. No JSON text starts so.
+    return raw[:1] in (b"\x80", b"c", b"(")
+
+
 def read_header(filename: str | os.PathLike) -> Header:
     """Read and check a recording's sidecar (and ``.config``); size its ``.dat``.
+
+    Recordings from before 3.0 (``NAME.txt`` + pickled ``NAME.escope``) are
+    read too, without unpickling anything (see :mod:`escope._legacy`).
 
     Raises
     ------
@@ -323,16 +352,57 @@ def read_header(filename: str | os.PathLike) -> Header:
         If the sidecar, the ``.dat`` or a needed ``.config`` is missing.
     """
     escope_path, dat_path, config_path = resolve_paths(filename)
-    src = str(escope_path)
+    txt_path = escope_path.with_name(escope_path.stem + ".txt")
     given = Path(os.fsdecode(os.fspath(filename)))
     if given.is_dir():
         raise FormatError(f"{given}: is a directory, not a recording (list the recordings in "
                           "it with 'escope-analysis ls')")
-    if (given.suffix.lower() not in EXTENSIONS and given.is_file()
-            and not escope_path.exists()):
+    if given.is_file() and not escope_path.exists() and (
+            given.suffix.lower() not in EXTENSIONS
+            # a .txt is an old recording's summary only beside its samples
+            or (given.suffix.lower() == ".txt" and not dat_path.exists())):
         raise FormatError(f"{given}: not an EScope recording (expected NAME.escope, NAME.dat "
-                          "or NAME.config)")
-    sidecar = _read_json(escope_path, "sidecar")
+                          "or NAME.config; a NAME.txt only beside its NAME.dat)")
+    if not escope_path.exists() and txt_path.is_file():
+        d = _describe_legacy(escope_path, None, txt_path)
+    else:
+        raw = read_small_file(escope_path, "sidecar")
+        if (_looks_like_pickle(raw) or txt_path.is_file()) and raw.lstrip()[:1] != b"{":
+            d = _describe_legacy(escope_path, raw, txt_path)
+        else:
+            d = _describe_json(escope_path, config_path, raw)
+    return _layout(d, dat_path)
+
+
+@dataclass
+class _Description:
+    """What the sidecar (and settings) say, before the ``.dat`` is sized."""
+
+    escope_path: Path
+    config_path: Path | None
+    txt_path: Path | None
+    version: str
+    version_info: tuple[int, int]
+    rundate: str
+    rate_Hz: float
+    channels: list
+    scale: list
+    gains: list
+    units: list
+    sweep_s: float
+    sweep_scans: int
+    config: dict
+    dtype: np.dtype
+    sidecar: dict
+    kind: str | None = None  # decided here for files whose settings are lost
+
+
+def _describe_json(escope_path: Path, config_path: Path, raw: bytes) -> _Description:
+    src = str(escope_path)
+    try:
+        sidecar = decode_config(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise FormatError(f"{escope_path}: sidecar is not valid JSON ({exc})") from None
     if not isinstance(sidecar, dict):
         raise FormatError(f"{src}: the sidecar must be a JSON object")
 
@@ -392,7 +462,87 @@ def read_header(filename: str | os.PathLike) -> Header:
         raise FormatError(f"{src}: missing key 'config' (required from escope-3.3 on)")
 
     dtype = np.dtype("<f4") if version_info >= (3, 2) else np.dtype("<f8")
-    n_ch = len(channels)
+    return _Description(
+        escope_path=escope_path, config_path=cfg_path, txt_path=None,
+        version=sidecar["version"], version_info=version_info, rundate=rundate, rate_Hz=rate,
+        channels=channels, scale=scale, gains=gains, units=units, sweep_s=sweep_s,
+        sweep_scans=sweep_scans, config=config, dtype=dtype, sidecar=sidecar)
+
+
+def _describe_legacy(escope_path: Path, raw: bytes | None, txt_path: Path) -> _Description:
+    """A 1.x/2.0 recording: pickled settings and/or the ``.txt`` summary."""
+    from . import _legacy
+
+    config: dict | None = None
+    generation = 0
+    why_lost = f"{escope_path.name} is missing"
+    if raw is not None:
+        try:
+            config, generation = _legacy.load_settings(raw)
+        except _legacy.LegacyError as exc:
+            if not txt_path.is_file():
+                raise FormatError(f"{escope_path}: old EScope settings (a pickle) that cannot "
+                                  f"be read safely: {exc}") from None
+            why_lost = f"{escope_path.name} cannot be read safely ({exc})"
+    txt = None
+    if txt_path.is_file():
+        try:
+            txt = _legacy.parse_summary(read_small_file(txt_path, "summary",
+                                                        _legacy.MAX_SUMMARY_BYTES))
+        except _legacy.LegacyError as exc:
+            raise FormatError(f"{txt_path}: not an EScope summary: {exc}") from None
+    fields = None
+    if config is not None:
+        try:
+            fields = _legacy.settings_fields(config)
+        except _legacy.LegacyError as exc:
+            raise FormatError(f"{escope_path}: {exc}") from None
+        if txt is not None:
+            problem = _legacy.disagreement(txt, fields, str(txt_path), str(escope_path))
+            if problem:
+                raise FormatError(problem)
+        # The two flags that decide the layout, as 3.x files hold them.
+        config["capt_enable"] = _legacy.bool_setting(config, "capt_enable")
+        if isinstance(config.get("trig"), dict):
+            config["trig"]["enable"] = _legacy.bool_setting(config, "trig.enable")
+    kind = None
+    if fields is None:
+        assert txt is not None  # the caller saw the .txt
+        fields = txt
+        generation = _legacy.generation_of_summary(txt)
+        config = {}
+        kind = "sweep" if _SAVED_SWEEP_RE.match(escope_path.stem) else "continuous"
+        tail = ("" if kind == "sweep" else
+                "; read as one continuous capture: whether it held triggered sweeps cannot "
+                "be told without them")
+        warnings.warn(f"{txt_path}: the settings are lost ({why_lost}){tail}",
+                      MissingSettingsWarning, stacklevel=4)
+    if txt is not None:
+        # The summary is what the program wrote about the samples; the
+        # settings' own sweep length may be a float expression away from it.
+        sweep_s, sweep_scans, rundate = txt["sweep_s"], txt["sweep_scans"], txt["rundate"]
+    else:
+        sweep_s, sweep_scans = fields["sweep_s"], fields["sweep_scans"]
+        rundate = escope_path.stem[:15]
+    version = f"escope-{generation}"
+    sidecar = {"version": version, "rundate": rundate, "rate_Hz": fields["rate_Hz"],
+               "channels": list(fields["channels"]), "scale": list(fields["scale"]),
+               "sweep_s": sweep_s, "sweep_scans": sweep_scans}
+    return _Description(
+        escope_path=escope_path if raw is not None else txt_path, config_path=None,
+        txt_path=txt_path if txt is not None else None, version=version,
+        version_info=(generation, 0), rundate=rundate, rate_Hz=fields["rate_Hz"],
+        channels=list(fields["channels"]), scale=list(fields["scale"]),
+        gains=list(fields["gains"]), units=list(fields["units"]), sweep_s=sweep_s,
+        sweep_scans=sweep_scans, config=config,
+        # "the machine's byte order (little-endian on every machine it ran on)"
+        dtype=np.dtype("<f8"), sidecar=sidecar, kind=kind)
+
+
+def _layout(d: _Description, dat_path: Path) -> Header:
+    """Size the ``.dat`` and lay the samples out as `d` says."""
+    src = str(d.escope_path)
+    n_ch, dtype, sweep_scans = len(d.channels), d.dtype, d.sweep_scans
     try:
         dat_stat = os.stat(dat_path)
     except FileNotFoundError:
@@ -402,9 +552,11 @@ def read_header(filename: str | os.PathLike) -> Header:
                           "be a regular file")
     size = dat_stat.st_size
 
-    if _SAVED_SWEEP_RE.match(escope_path.stem):
+    if d.kind is not None:
+        kind = d.kind
+    elif _SAVED_SWEEP_RE.match(d.escope_path.stem):
         kind = "sweep"
-    elif _get(config, "trig.enable") is True and _get(config, "capt_enable") is True:
+    elif _get(d.config, "trig.enable") is True and _get(d.config, "capt_enable") is True:
         kind = "triggered"
     else:
         kind = "continuous"
@@ -427,7 +579,7 @@ def read_header(filename: str | os.PathLike) -> Header:
             )
         n_sweeps, n_scans = divmod(total_scans, sweep_scans)
         n_scans, dropped_scans = sweep_scans, n_scans
-        trigger_index = _trigger_index(config, rate, sweep_scans, src)
+        trigger_index = _trigger_index(d.config, d.rate_Hz, sweep_scans, src)
     else:
         n_sweeps, n_scans, dropped_scans = 1, total_scans, 0
 
@@ -444,24 +596,24 @@ def read_header(filename: str | os.PathLike) -> Header:
             f"{dat_path}: dropped {' and '.join(parts)} at the end of the file "
             "(the recording was interrupted)",
             PartialDataWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
     return Header(
-        escope_path=escope_path,
+        escope_path=d.escope_path,
         dat_path=dat_path,
-        config_path=cfg_path,
-        version=sidecar["version"],
-        version_info=version_info,
-        rundate=rundate,
-        rate_Hz=rate,
-        channels=tuple(channels),
-        scale=tuple(scale),
-        gains=tuple(gains),
-        units=tuple(units),
-        sweep_s=sweep_s,
+        config_path=d.config_path,
+        version=d.version,
+        version_info=d.version_info,
+        rundate=d.rundate,
+        rate_Hz=d.rate_Hz,
+        channels=tuple(d.channels),
+        scale=tuple(d.scale),
+        gains=tuple(d.gains),
+        units=tuple(d.units),
+        sweep_s=d.sweep_s,
         sweep_scans=sweep_scans,
-        config=config,
+        config=d.config,
         dtype=dtype,
         kind=kind,
         n_sweeps=n_sweeps,
@@ -470,7 +622,8 @@ def read_header(filename: str | os.PathLike) -> Header:
         dropped_scans=dropped_scans,
         dropped_samples=dropped_samples,
         dat_id=(dat_stat.st_dev, dat_stat.st_ino),
-        sidecar=sidecar,
+        sidecar=d.sidecar,
+        txt_path=d.txt_path,
     )
 
 

@@ -2,7 +2,9 @@
 
 ``Recording("https://host/path/NAME.escope")`` calls :func:`fetch_recording`,
 which downloads ``NAME.escope``, ``NAME.dat`` and, for versions that keep
-their settings apart, ``NAME.config`` from the same folder.
+their settings apart, ``NAME.config`` from the same folder (and, for a
+recording from before 3.0, whose ``NAME.escope`` is not JSON, its
+``NAME.txt`` when the server has it).
 
 - A query string or fragment (``NAME.escope?token=abc``, as signed or
   authenticated links have) is kept on every file of the recording
@@ -39,6 +41,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import _atomic
+from ._format import EXTENSIONS
 
 __all__ = ["DownloadError", "fetch_recording", "cache_dir", "clear_cache", "timeout"]
 
@@ -91,7 +94,7 @@ def _split(url: str) -> tuple[str, str, str]:
     `tail` is the query and fragment (``"?token=abc"``), kept for every file."""
     parts = urllib.parse.urlsplit(url)
     folder_path, _, name = parts.path.rpartition("/")
-    for ext in (".escope", ".dat", ".config"):
+    for ext in EXTENSIONS:
         if name.lower().endswith(ext):
             name = name[: -len(ext)]
             break
@@ -223,6 +226,14 @@ def fetch_recording(url: str) -> Path:
     if needs_config_file(content):
         _download(f"{folder}/{name}.config{tail}", local.with_name(name + ".config"),
                   progress=False, max_bytes=_MAX_SMALL)
+    elif content is None:
+        # Perhaps pickled settings from before 3.0: their summary helps
+        # (it is checked against them), but they open without it.
+        try:
+            _download(f"{folder}/{name}.txt{tail}", local.with_name(name + ".txt"),
+                      progress=False, max_bytes=_MAX_SMALL)
+        except DownloadError:
+            pass
     _download(f"{folder}/{name}.dat{tail}", local.with_name(name + ".dat"),
               progress=sys.stderr.isatty())
     return sidecar

@@ -38,6 +38,8 @@ class RecordingInfo:
     """
 
     path: Path  #: the sidecar (``NAME.escope``)
+    # (for a recording from before 3.0 whose settings are lost, still
+    # NAME.escope: every function given it finds the NAME.txt beside it)
     name: str
     rundate: datetime | None = None
     layout: str | None = None  #: "continuous", "triggered" or "sweep"
@@ -76,7 +78,8 @@ class Listing(list):
 
 def find_recordings(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
     """Base paths (``NAME``) of the recordings in `folder`: every ``.escope``,
-    and every ``.dat`` without one (a recording that lost its sidecar)."""
+    and every ``.dat`` without one (a recording from before 3.0 that has only
+    its ``.txt``, or one that lost its sidecar)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(20, "not a folder", str(folder))
@@ -108,8 +111,7 @@ def _info(base: Path) -> RecordingInfo:
     info.n_scans = h.n_scans
     info.duration_s = h.n_sweeps * h.n_scans / h.rate_Hz
     info.version = h.version
-    files = [h.escope_path, h.dat_path] + ([h.config_path] if h.config_path else [])
-    info.size_bytes = sum(p.stat().st_size for p in files)
+    info.size_bytes = sum(p.stat().st_size for p in h.files)
     return info
 
 

@@ -20,6 +20,7 @@ from neo.test.rawiotest.common_rawio_test import BaseTestRawIO
 
 from escope_neo import EScopeIO, EScopeRawIO
 from tests.makefiles import make_files
+from tests.makelegacy import make_legacy
 
 RNG = np.random.default_rng(21)
 FILES = {
@@ -33,6 +34,14 @@ FILES = {
     "20241007-123412-004.escope": dict(raw=RNG.normal(size=(2, 77)).astype(np.float32),
                                        sweep_scans=100),
 }
+#: Recordings from before 3.0 (EScope 1.x and 2.0).
+LEGACY = {
+    "v1.escope": dict(raw=RNG.normal(size=(2, 300)), generation=1),
+    "v2-triggered.escope": dict(raw=RNG.normal(size=(3, 4, 100)), generation=2, triggered=True,
+                                delay_div=2, scales=[(1, "mV"), (10, "uV"), (1, "nA")]),
+    "20120317-101112-001.escope": dict(raw=RNG.normal(size=(2, 77)), generation=1,
+                                       sweep_scans=100),
+}
 
 
 def _make(folder: Path) -> Path:
@@ -40,6 +49,9 @@ def _make(folder: Path) -> Path:
     for name, kw in FILES.items():
         kw = dict(kw)
         make_files(folder / name.removesuffix(".escope"), kw.pop("raw"), **kw)
+    for name, kw in LEGACY.items():
+        kw = dict(kw)
+        make_legacy(folder / name.removesuffix(".escope"), kw.pop("raw"), **kw)
     return folder
 
 
@@ -62,7 +74,7 @@ def local_files(tmp_path_factory):
 class TestEScopeRawIO(BaseTestRawIO, unittest.TestCase):
     rawioclass = EScopeRawIO
     entities_to_download = []
-    entities_to_test = list(FILES)
+    entities_to_test = list(FILES) + list(LEGACY)
     use_network = True
 
     @classmethod
@@ -76,7 +88,7 @@ class TestEScopeRawIO(BaseTestRawIO, unittest.TestCase):
 class TestEScopeIO(BaseTestIO, unittest.TestCase):
     ioclass = EScopeIO
     entities_to_download = []
-    entities_to_test = list(FILES)
+    entities_to_test = list(FILES) + list(LEGACY)
     # EScope recordings hold signals and the trigger only: a Neo block with
     # spike trains, other events or epochs does not come back identical
     # (write_block names what it drops).
