@@ -31,9 +31,11 @@ class Recording:
     Parameters
     ----------
     filename : str or os.PathLike
-        ``NAME.escope``, ``NAME.dat``, ``NAME.config`` or plain ``NAME``. A
-        name starting with ``http://`` or ``https://`` is downloaded (with its
-        ``.dat`` and, for old versions, ``.config``) into a local cache first.
+        ``NAME.escope``, ``NAME.dat``, ``NAME.config`` or plain ``NAME``
+        (for a recording of EScope 1.x/2.0 also ``NAME.txt``; its pickled
+        settings are read without running them). A name starting with
+        ``http://`` or ``https://`` is downloaded (with its ``.dat`` and, for
+        old versions, ``.config`` or ``.txt``) into a local cache first.
 
     Raises
     ------
@@ -51,6 +53,9 @@ class Recording:
     escope.PartialDataWarning
         When a trailing partial scan or sweep (an interrupted acquisition) is
         dropped; the message says how many scans.
+    escope.MissingSettingsWarning
+        When an EScope 1.x/2.0 recording's settings are missing or cannot be
+        read safely: it is read from its ``.txt`` as a continuous capture.
 
     Examples
     --------
