@@ -96,7 +96,7 @@ def ours(path: Path, n_jobs: int) -> None:
 
 def ours_kept(rec: escope.Recording, n_jobs: int) -> None:
     """The same job on a recording kept open: its pages are mapped already."""
-    rec._stats_cache = None  # no noise kept from the previous repetition
+    rec.analysis_cache.clear()  # no noise kept from the previous repetition
     rec.rmsnoise(n_jobs=n_jobs)
     rec.detectspikes(k=5, n_jobs=n_jobs)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._format import FormatError, MissingSettingsWarning, PartialDataWarning
+from .format import FormatError, MissingSettingsWarning, PartialDataWarning
 from .recording import Recording
 from .writer import write
 

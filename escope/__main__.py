@@ -1,7 +1,9 @@
 """Command line: ``python -m escope {info,ls,spikes,nwb,plot,convert,demo}`` (also ``escope-analysis``).
 
 A thin layer over the public functions: :class:`escope.Recording`,
-:func:`escope.folder.scan`, :func:`escope.batch.detect_folder`. Every error
+:func:`escope.folder.scan`, :func:`escope.batch.detect_folder`,
+:func:`escope.convert`; it parses arguments and prints (the texts come from
+:mod:`escope.report`). Every error
 is one line on stderr naming the file (exit status 2 for bad input, 1 for
 anything else); warnings are one line too.
 
@@ -27,66 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import Recording, __version__
-from .plotting import display_unit
-
-_PREFIXES = (("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0), ("m", 1e-3), ("u", 1e-6),
-             ("n", 1e-9), ("p", 1e-12), ("f", 1e-15))
-
-
-def readable(value: float, unit: str) -> str:
-    """`value` in `unit` with the SI prefix that puts it in [1, 1000): µ spelled µ.
-
-    Examples
-    --------
-    >>> readable(0.01254, "mV")
-    '12.54 µV'
-    >>> readable(1500.0, "uA")
-    '1.5 mA'
-    """
-    from .units import _ESCOPE_UNIT_RE, _SI_PREFIXES, normalize
-
-    unit = normalize(unit)
-    if not _ESCOPE_UNIT_RE.match(unit) or value == 0 or value != value:
-        return f"{value:.4g} {display_unit(unit)}"
-    base = unit[-1]
-    si = value * _SI_PREFIXES.get(unit[:-1], 1.0)
-    for prefix, factor in _PREFIXES:
-        if abs(si) >= factor * 0.9995 or prefix == "f":
-            return f"{si / factor:.4g} {display_unit(prefix + base)}"
-    return f"{value:.4g} {display_unit(unit)}"  # pragma: no cover
-
-
-def _display_scale(scale: str) -> str:
-    number, _, unit = scale.strip().rpartition(" ")
-    return f"{number} {display_unit(unit.translate(str.maketrans({'μ': 'u', 'µ': 'u'})))}"
-
-
-def summary(rec: Recording) -> str:
-    """A human-readable summary of a recording, with the noise level per channel."""
-    h = rec.header
-    lines = [
-        f"file:      {rec.filename}",
-        f"version:   {h.version}",
-        f"date:      {rec.rundate or h.rundate}",
-        f"layout:    {h.kind}",
-        f"rate:      {h.rate_Hz:g} Hz",
-        f"duration:  {rec.duration:.6g} s"
-        + (f" ({h.n_sweeps} sweeps of {h.n_scans} scans, trigger at scan {h.trigger_index})"
-           if h.triggered else f" ({h.n_scans} scans)"),
-        "channels:",
-    ]
-    try:
-        noise = rec.rmsnoise(progress=False)
-        why = None
-    except ValueError as exc:  # too short for one chunk, or all NaN
-        noise, why = {}, str(exc)
-    for c, (name, unit, scale) in enumerate(zip(h.channels, h.units, h.scale)):
-        level = (f"noise {readable(noise[name], unit)}" if name in noise
-                 else f"noise n/a ({why})")
-        lines.append(f"  {c}: {name:<6} {display_unit(unit):<3} "
-                     f"(scale {_display_scale(scale)}), {level}")
-    return "\n".join(lines)
-
+from .report import display_unit, summary
 
 def _info(args: argparse.Namespace) -> None:
     print(summary(Recording(args.file)))

@@ -33,7 +33,8 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["name_lock", "create_temp", "write_temp", "remove_stale_temps", "fsync_dir"]
+__all__ = ["name_lock", "create_temp", "write_temp", "remove_stale_temps", "fsync_dir",
+           "replace_atomically", "unlink_quietly"]
 
 _O_BINARY = getattr(os, "O_BINARY", 0)
 
@@ -69,6 +70,38 @@ def write_temp(final: Path, body: Callable[[BinaryIO], object], durable: bool = 
         unlink_quietly(tmp)
         raise
     return tmp
+
+
+def replace_atomically(final: Path, body: Callable[[BinaryIO], object], *,
+                       durable: bool = True, lock: bool = True,
+                       unless_exists: bool = False) -> None:
+    """Write `final` whole or not at all: `body(f)` into a temporary beside
+    it, then a rename over it. With `lock`, the write holds the name's lock
+    (and first deletes temporaries dead writers left); without it, the
+    caller is the only writer of that name. With `unless_exists`, a file
+    that is there once the lock is held is kept (another process made it
+    while this one waited). On any error nothing changes.
+
+    The one way the project replaces a file: tables, downloads, NWB files
+    (recordings, two files at once, use :func:`write_temp` and their own
+    commit in :mod:`escope.writer`)."""
+    final = Path(final)
+    if not lock:
+        tmp = write_temp(final, body, durable)
+        os.replace(tmp, final)
+        return
+    with name_lock(final):
+        if unless_exists and final.is_file():
+            return
+        remove_stale_temps(final)
+        tmp = write_temp(final, body, durable)
+        try:
+            os.replace(tmp, final)
+        except BaseException:
+            unlink_quietly(tmp)
+            raise
+    if durable:
+        fsync_dir(final.parent)
 
 
 def unlink_quietly(path: Path) -> None:

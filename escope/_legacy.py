@@ -3,7 +3,7 @@
 Those versions wrote ``NAME.txt`` (a ``key = value`` summary),
 ``NAME.escope`` (the whole settings object, **pickled**) and float64
 ``NAME.dat`` (FORMAT.md, "Recordings from before 3.0"). This module turns the
-first two into the plain values :func:`escope._format.read_header` needs; it
+first two into the plain values :func:`escope.format.read_header` needs; it
 never touches samples.
 
 A pickle runs whatever code it names when loaded with the standard class

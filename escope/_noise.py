@@ -72,6 +72,18 @@ def chi2_quantile(p: float, df: float) -> float:
     return x
 
 
+def noise_rank(nchunks: int, percentile: float) -> int:
+    """Which chunk (0-based, in ascending order) the noise estimate takes:
+    ``K = int(percentile * N / 100 + 0.5)``, at most ``N - 1``.
+
+    Examples
+    --------
+    >>> noise_rank(1000, 25), noise_rank(3, 100)
+    (250, 2)
+    """
+    return min(int(percentile * nchunks / 100 + 0.5), nchunks - 1)
+
+
 @functools.lru_cache(maxsize=1024)
 def gaussian_reference(chunksize: int, nchunks: int, percentile: float) -> float:
     """Expected `rmsnoise` order statistic for unit-variance Gaussian noise.
@@ -81,6 +93,6 @@ def gaussian_reference(chunksize: int, nchunks: int, percentile: float) -> float
     >>> round(gaussian_reference(300, 1000, 25), 4)
     0.9699
     """
-    k = min(int(percentile * nchunks / 100 + 0.5), nchunks - 1)
+    k = noise_rank(nchunks, percentile)
     p = (k + 2 / 3) / (nchunks + 1 / 3)
     return math.sqrt(chi2_quantile(p, chunksize - 1) / chunksize)

@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import _atomic
-from ._format import EXTENSIONS
+from .format import EXTENSIONS
+from .progress import progress_bar
 
 __all__ = ["DownloadError", "fetch_recording", "cache_dir", "clear_cache", "timeout"]
 
@@ -127,15 +128,10 @@ def _stream(url: str, f: BinaryIO, progress: bool, max_bytes: int | None) -> Non
             if max_bytes is not None and total is not None and total > max_bytes:
                 raise DownloadError(f"could not download {url}: {total} bytes is too large "
                                     f"for this file (at most {max_bytes})")
-            bar = None
-            if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr,
-                           desc=url.rsplit("/", 1)[-1].split("?", 1)[0], leave=False)
             received = 0
             window_start, window_bytes = time.monotonic(), 0
-            try:
+            with progress_bar(total, url.rsplit("/", 1)[-1].split("?", 1)[0], "B",
+                              enabled=progress, scale=True) as bar:
                 while True:
                     chunk = r.raw.read1(_CHUNK, decode_content=True)
                     if not chunk:
@@ -143,8 +139,7 @@ def _stream(url: str, f: BinaryIO, progress: bool, max_bytes: int | None) -> Non
                     f.write(chunk)
                     received += len(chunk)
                     window_bytes += len(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
+                    bar.update(len(chunk))
                     if max_bytes is not None and received > max_bytes:
                         raise DownloadError(f"could not download {url}: more than {max_bytes} "
                                             "bytes, too large for this file")
@@ -155,9 +150,6 @@ def _stream(url: str, f: BinaryIO, progress: bool, max_bytes: int | None) -> Non
                                 f"could not download {url}: stalled ({window_bytes} bytes in "
                                 f"{elapsed:.1f} s, below {MIN_RATE} bytes/s)")
                         window_start, window_bytes = time.monotonic(), 0
-            finally:
-                if bar is not None:
-                    bar.close()
             if total is not None and received != total and "Content-Encoding" not in r.headers:
                 raise DownloadError(f"could not download {url}: connection dropped mid-file "
                                     f"({received} of {total} bytes)")
@@ -181,12 +173,10 @@ def _download(url: str, target: Path, progress: bool, max_bytes: int | None = No
     if target.is_file():
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic.name_lock(target):
-        if target.is_file():  # another process downloaded it while we waited
-            return
-        _atomic.remove_stale_temps(target)
-        tmp = _atomic.write_temp(target, lambda f: _stream(url, f, progress, max_bytes))
-        os.replace(tmp, target)
+    # Another process may be downloading the same file: the lock makes this
+    # one wait, and the download is skipped if the file is there by then.
+    _atomic.replace_atomically(target, lambda f: _stream(url, f, progress, max_bytes),
+                               unless_exists=True)
 
 
 def fetch_recording(url: str) -> Path:
@@ -210,7 +200,7 @@ def fetch_recording(url: str) -> Path:
     ValueError
         If ``ESCOPE_TIMEOUT`` is not a valid number of seconds.
     """
-    from ._format import decode_config, needs_config_file
+    from .format import decode_config, needs_config_file
 
     folder, name, tail = _split(url)
     timeout()  # a bad ESCOPE_TIMEOUT is reported before anything is requested

@@ -6,34 +6,29 @@ call :func:`recording_rmsnoise` and :func:`recording_detectspikes`. They give
 exactly what the per-channel functions give on ``rec.data(c, units)`` —
 :func:`escope.rmsnoise` (to rounding of the sums) and
 :func:`escope.detectspikes` (the same indices) — without making scaled
-copies or reading the file once per channel:
+copies or reading the file once per channel, because both are the detection
+engine (:mod:`escope.engine`) fed the raw file with the channels' gains:
 
-1. **Block statistics** (one pass): the file is cut into blocks of scans
-   (the noise chunks, which never straddle a sweep, plus each sweep's
-   remainder). For every block and channel one vectorized pass over the
-   interleaved samples gives the chunk RMS and the largest ``|sample|``.
-2. **Events** (a second pass, only where needed): a block whose largest
-   ``|sample|`` is below a channel's threshold cannot open an event on that
-   channel and is skipped; elsewhere the exact Schmitt trigger of
-   :func:`escope.detectspikes` runs, its state carried per channel and sign
-   from block to block.
-3. **Pruning**: ``tkill`` and ``upperthresh`` on each channel's peaks, as
-   :func:`escope.detectspikes` does.
+1. **Noise**: the window of each sweep is cut into parts of whole noise
+   chunks; each part is fed to a :class:`~escope.engine.NoiseEstimator` on
+   a thread, and their chunks are pooled (their order does not matter).
+2. **Events**: the window is cut into parts of whole blocks; each part is
+   an :class:`~escope.engine.EventStream` on a thread, started as if
+   nothing were open. Where an event was still open at the end of a part,
+   it is carried into the next part with
+   :func:`~escope.engine.continue_event`: it closes at the first closing
+   sample, and the part's own events before that sample (which began inside
+   the carried event, so closed there too) are dropped. Results therefore
+   never depend on the block size or the number of threads.
+3. **Pruning**: ``tkill`` (per sweep) and ``upperthresh`` on each
+   channel's peaks (:func:`~escope.engine.prune`), on threads too.
 
-Both passes split the blocks into tasks run on threads (the kernels release
-the GIL). Block statistics are independent; an event that straddles the
-edge between two tasks is handed off exactly: the later task's events are
-re-derived from where the earlier task's last event really ended until both
-agree. Results therefore never depend on the block size or the number of
-threads. Memory is constant apart from a few numbers per block and the
-spikes found.
+Memory is constant apart from one number per noise chunk and channel and
+the spikes found.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -42,23 +37,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import checks
+from .engine import EventStream, NoiseEstimator, continue_event, prune, use_numpy
 from .units import UnitLike
 
 if TYPE_CHECKING:  # pragma: no cover
     from .recording import Recording
 
-__all__ = ["Spikes", "recording_rmsnoise", "recording_detectspikes"]
+__all__ = ["Spikes", "recording_rmsnoise", "recording_detectspikes", "check_k"]
 
-#: Scans per block of the detection (its unit of work and of hand-offs).
+#: Scans per block of the detection (the unit parts of the file are made of).
 DEFAULT_BLOCK_SCANS = 4096
-#: Scans per threaded task, about 8 MB of an 8-channel float32 file.
+#: Scans per threaded part, about 8 MB of an 8-channel float32 file.
 DEFAULT_TASK_SCANS = 1 << 18
-#: Samples per vectorized row of the block statistics.
-_ROW = 64
-#: Recordings (the chosen channels and window) of at most this many samples
-#: are analysed channel by channel with NumPy (see :mod:`escope._small`):
-#: cheaper than a process's first use of the Numba kernels (~0.4 s).
-SMALL_RECORDING = 1 << 20
 
 
 class Spikes(dict):
@@ -79,12 +70,16 @@ class Spikes(dict):
         Channel name → :func:`escope.rmsnoise` of the channel, when the
         thresholds were derived from it.
     units : dict
-        Channel name → the unit of thresholds, noise and samples.
+        Channel name → the unit of thresholds, noise, samples and amplitudes.
+    amplitudes : dict
+        Channel name → the value of the sample at each spike (float64, in
+        `units`), shaped as the indices.
     """
 
     thresholds: dict[str, float]
     noise: dict[str, float] | None
     units: dict[str, str]
+    amplitudes: dict[str, Any]
 
     def counts(self) -> dict[str, int]:
         """Number of spikes per channel (all sweeps together)."""
@@ -107,6 +102,14 @@ class _Plan:
     lo: int  # window within each sweep: [lo, hi)
     hi: int
 
+    @property
+    def n_samples(self) -> int:
+        return self.n_sweeps * (self.hi - self.lo) * len(self.cols)
+
+    def scans(self, a: int, b: int) -> np.ndarray:
+        """File scans ``[a, b)`` as a (scans, C) view of the map."""
+        return self.xf[a * self.C: b * self.C].reshape(-1, self.C)
+
 
 def _plan(rec: Recording, channels: Any, units: UnitLike | None, start: Any, stop: Any) -> _Plan:
     h = rec.header
@@ -120,16 +123,15 @@ def _plan(rec: Recording, channels: Any, units: UnitLike | None, start: Any, sto
             raise ValueError(f"channels are repeated: {list(channels)}")
         if not cols:
             raise ValueError("no channels given")
-    window = rec._window(start, stop)
+    window = rec.window(start, stop)
     gains, unit_names = [], []
     for c in cols:
-        gains.append(rec._factor(c, units))
+        gains.append(rec.scale_factor(c, units))
         unit_names.append(h.units[c] if units is None else _unit_name(units))
     # The recording's own map, kept between calls: a second pass then finds
     # the file's pages mapped already (no page faults).
-    samples = np.moveaxis(rec._memmap(), 0, -1)
     return _Plan(
-        xf=np.asarray(samples).reshape(-1),
+        xf=np.asarray(rec.samples()).reshape(-1),
         C=h.n_channels,
         cols=np.asarray(cols, dtype=np.int64),
         names=[h.channels[c] for c in cols],
@@ -142,161 +144,92 @@ def _plan(rec: Recording, channels: Any, units: UnitLike | None, start: Any, sto
     )
 
 
-def _small(plan: _Plan) -> bool:
-    return plan.n_sweeps * (plan.hi - plan.lo) * len(plan.cols) <= SMALL_RECORDING
-
-
-def _channel(plan: _Plan, k: int) -> np.ndarray:
-    """Chosen channel `k` in the window, scaled as ``Recording.data`` scales
-    it (in the file's dtype): one row per sweep (one row if continuous)."""
-    raw = plan.xf.reshape(plan.n_sweeps, plan.sweep_scans, plan.C)[:, plan.lo:plan.hi,
-                                                                  plan.cols[k]]
-    return raw * plan.gains[k]
-
-
 def _unit_name(units: UnitLike) -> str:
     from .units import normalize
 
     return normalize(units)
 
 
-def _blocks(plan: _Plan, block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Start scan, length and sweep end of every block: whole blocks of
-    `block` scans from the window start of each sweep, then the remainder."""
-    length = plan.hi - plan.lo
-    whole, rest = divmod(length, block)
-    per_sweep = np.arange(whole, dtype=np.int64) * block
-    lens = np.full(whole, block, dtype=np.int64)
-    if rest:
-        per_sweep = np.append(per_sweep, whole * block)
-        lens = np.append(lens, rest)
-    sweep0 = np.arange(plan.n_sweeps, dtype=np.int64) * plan.sweep_scans + plan.lo
-    bstart = (sweep0[:, None] + per_sweep[None, :]).ravel()
-    blen = np.tile(lens, plan.n_sweeps)
-    bend = np.repeat(sweep0 + length, len(per_sweep))
-    return bstart, blen, bend
-
-
-def _jobs(n_jobs: Any) -> int:
-    if n_jobs is None:
-        return os.cpu_count() or 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer or None, not {n_jobs!r}")
-    return int(n_jobs)
-
-
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
-    return int(value)
-
-
-def _tasks(n_blocks: int, task_blocks: int) -> list[tuple[int, int]]:
-    return [(i, min(i + task_blocks, n_blocks)) for i in range(0, n_blocks, task_blocks)]
+def _parts(plan: _Plan, unit: int, task_scans: int) -> list[list[tuple[int, int, bool]]]:
+    """The window of every sweep cut into runs of whole `unit`-scan blocks
+    counted from the window's start (so noise chunks are never split),
+    grouped into tasks of about `task_scans` scans. A task is a list of
+    ``(first scan, end scan, ends its sweep)`` in file scans; only its last
+    run may end mid-sweep."""
+    per_task = max(1, task_scans // unit) * unit
+    tasks: list[list[tuple[int, int, bool]]] = []
+    current: list[tuple[int, int, bool]] = []
+    room = per_task
+    for n in range(plan.n_sweeps):
+        a = n * plan.sweep_scans + plan.lo
+        end = n * plan.sweep_scans + plan.hi
+        while a < end:
+            if room <= 0:
+                tasks.append(current)
+                current, room = [], per_task
+            b = min(end, a + room)
+            current.append((a, b, b == end))
+            room -= -(-(b - a) // unit) * unit  # a sweep's remainder counts as a block
+            a = b
+    if current:
+        tasks.append(current)
+    return tasks
 
 
 def _run(tasks: list, work, n_jobs: int, progress: bool | None, what: str) -> list:
-    """Run ``work(lo, hi)`` for every task on `n_jobs` threads, in order."""
+    """Run ``work(task)`` for every task on `n_jobs` threads, in order."""
+    from .progress import progress_bar
+
     if not tasks:
         return []
-    bar = None
     if progress is None:
         progress = len(tasks) > 1 and sys.stderr.isatty()
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(tasks), desc=what, unit="block", leave=False, file=sys.stderr)
-
-    def one(task):
-        result = work(*task)
-        if bar is not None:
+    with progress_bar(len(tasks), what, "part", enabled=progress) as bar:
+        def one(task):
+            result = work(task)
             bar.update(1)
-        return result
+            return result
 
-    try:
         if n_jobs == 1 or len(tasks) == 1:
             return [one(t) for t in tasks]
         with ThreadPoolExecutor(min(n_jobs, len(tasks))) as pool:
             return list(pool.map(one, tasks))
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _gain_tile(plan: _Plan) -> np.ndarray:
-    """The gain of every file column, repeated over a row of ``q`` scans
-    (about 64 samples): the kernels' vectorized unit. All columns are read
-    (rows are contiguous); unchosen ones get gain 1 and are ignored."""
-    gain_all = np.ones(plan.C, dtype=plan.gains.dtype)
-    gain_all[plan.cols] = plan.gains
-    return np.tile(gain_all, max(1, _ROW // plan.C))
-
-
-def _block_rms(plan: _Plan, bstart, blen, full: int, n_jobs: int, task_blocks: int,
-               progress) -> np.ndarray:
-    """RMS per whole block and chosen channel (NaN where none)."""
-    from . import _kernels
-
-    gtile = _gain_tile(plan)
-    # float32 keeps 7 digits, more than the 1e-6 the noise is promised to,
-    # and halves what a long recording holds (one value per chunk).
-    rms = np.empty((len(bstart), plan.C), dtype=np.float32)
-
-    def work(lo, hi):
-        _kernels.block_stats(plan.xf, plan.C, gtile, bstart[lo:hi], blen[lo:hi], full,
-                             rms[lo:hi])
-
-    _run(_tasks(len(bstart), task_blocks), work, n_jobs, progress, "noise")
-    if np.array_equal(plan.cols, np.arange(plan.C)):
-        return rms  # no copy in the usual case: all channels
-    return rms[:, plan.cols]
-
-
-def _noise_from_rms(rms: Sequence[np.ndarray], chunksize: int, percentile: float,
-                    names) -> np.ndarray:
-    """Noise of each channel from the RMS of its chunks (NaN: left out)."""
-    from ._noise import gaussian_reference
-    from .spikex import _kth_smallest
-
-    out = np.empty(len(rms))
-    for k, values in enumerate(rms):
-        values = values[~np.isnan(values)]
-        n = len(values)
-        if n == 0:
-            raise ValueError(f"channel {names[k]}: every chunk contains NaN or inf: no noise "
-                             "level can be estimated")
-        kth = min(int(percentile * n / 100 + 0.5), n - 1)
-        out[k] = _kth_smallest(values, kth) / gaussian_reference(chunksize, n, percentile)
-    return out
 
 
 def _noise(rec: Recording, plan: _Plan, chunksize: int, pct: float, n_jobs: int,
-           task_scans: int, progress):
+           task_scans: int, progress) -> list[float]:
     length = plan.hi - plan.lo
     if length < chunksize:
         raise ValueError(f"need at least one chunk: {length} samples are fewer than chunksize "
                          f"{chunksize}")
-    # The chunk RMS values of the last noise estimate are kept on the
-    # recording (one number per chunk and channel): rmsnoise() followed by
+    # The chunks of the last noise estimate are kept with the recording (one
+    # number per chunk and channel): rmsnoise() followed by
     # detectspikes(k=...) reads the file for the noise only once.
-    key = (tuple(plan.cols), plan.gains.tobytes(), plan.lo, plan.hi, chunksize)
-    cached = rec._stats_cache
-    if cached is None or cached[0] != key:
-        if _small(plan):
-            from . import _small as numpy_impl
+    key = ("noise", tuple(plan.cols), plan.gains.tobytes(), plan.lo, plan.hi, chunksize)
+    cache = rec.analysis_cache
+    if cache.get("noise", (None,))[0] != key:
+        # float32 keeps 7 digits, more than the 1e-6 the noise is promised
+        # to, and halves what a long recording holds.
+        dtype = np.float64 if use_numpy(plan.n_samples) else np.float32
 
-            rms = [np.sqrt(np.concatenate([numpy_impl.chunk_var(row, chunksize)
-                                           for row in _channel(plan, k)]))
-                   for k in range(len(plan.cols))]
-        else:
-            bstart, blen, _ = _blocks(plan, chunksize)
-            block = _block_rms(plan, bstart, blen, chunksize, n_jobs,
-                               max(1, task_scans // chunksize), progress)
-            rms = list(block.T)
-        cached = rec._stats_cache = (key, rms, {})
-    _, rms, by_percentile = cached
+        def work(task):
+            est = NoiseEstimator(len(plan.cols), chunksize, pct, gains=plan.gains,
+                                 columns=plan.cols, dtype=dtype, names=plan.names,
+                                 job_samples=plan.n_samples)
+            for a, b, ends in task:
+                est.feed(plan.scans(a, b))
+                if ends:
+                    est.end_segment()
+            return est
+
+        parts = _run(_parts(plan, chunksize, task_scans), work, n_jobs, progress, "noise")
+        total = parts[0]
+        for other in parts[1:]:
+            total.absorb(other)
+        cache["noise"] = (key, total, {})
+    _, total, by_percentile = cache["noise"]
     if pct not in by_percentile:
-        by_percentile[pct] = _noise_from_rms(rms, chunksize, pct, plan.names)
+        by_percentile[pct] = total.value(pct)
     return by_percentile[pct]
 
 
@@ -306,28 +239,21 @@ def recording_rmsnoise(rec: Recording, channels: Any = None, *, units: UnitLike 
                        task_scans: int = DEFAULT_TASK_SCANS,
                        progress: bool | None = None) -> dict[str, float]:
     """See :meth:`escope.Recording.rmsnoise`."""
-    from .spikex import _check_noise_args
-
-    pct = _check_noise_args(chunksize, percentile)
+    chunksize, pct = checks.noise_args(chunksize, percentile)
     plan = _plan(rec, channels, units, start, stop)
-    noise = _noise(rec, plan, int(chunksize), pct, _jobs(n_jobs),
-                      _positive_int(task_scans, "task_scans"), progress)
+    noise = _noise(rec, plan, chunksize, pct, checks.jobs(n_jobs),
+                   checks.positive_int(task_scans, "task_scans"), progress)
     return {name: float(v) for name, v in zip(plan.names, noise)}
 
 
 def check_k(k: Any) -> float:
     """`k` (a threshold in multiples of the noise) as a positive finite float."""
-    value = float(k) if isinstance(k, numbers.Real) and not isinstance(k, bool) else math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"k must be a positive finite number, not {k!r}")
-    return value
+    return checks.k(k)
 
 
 def _thresholds(threshold: Any, k: Any, names: list[str]) -> list[float] | None:
-    from .spikex import _check_detect_args
-
     if threshold is None:
-        check_k(k)
+        checks.k(k)
         return None
     if isinstance(threshold, Mapping):
         missing = [n for n in names if n not in threshold]
@@ -341,48 +267,21 @@ def _thresholds(threshold: Any, k: Any, names: list[str]) -> list[float] | None:
         if len(values) != len(names):
             raise ValueError(f"threshold has {len(values)} value(s) for {len(names)} "
                              f"channel(s) {names}")
-    return [_check_detect_args(v, 1, None) for v in values]
+    return [checks.threshold(v) for v in values]
 
 
-def _merge(parts: list[np.ndarray], tasks: list[tuple[int, int]], bstart: np.ndarray,
-           rescan) -> np.ndarray:
-    """Join the events of consecutive tasks for one channel and sign.
+@dataclass
+class _Part:
+    """What one part of the file gave: per channel and sign the peaks and
+    values of the events that closed in it, and the events still open at
+    its end (when it ends mid-sweep)."""
 
-    Each task ran as if nothing were open at its first block. Where the
-    previous task's last event really ended past that point, the task's
-    events are re-derived block by block (``rescan(block, pos)`` returns
-    the block's events and the new position) from where it ended, until
-    both runs are free to open from the same block boundary: from there on
-    they agree, so the task's own events are kept.
-    """
-    merged = [parts[0]]
-    pos = _next_pos(parts[0])
-    for part, (lo, hi) in zip(parts[1:], tasks[1:]):
-        first = int(bstart[lo])
-        if pos is None or pos <= first:
-            merged.append(part)
-            pos = _next_pos(part, pos)
-            continue
-        for b in range(lo, hi):
-            boundary = int(bstart[b])
-            own = _next_pos(part[part[:, 0] < boundary], first)
-            if max(own, boundary) == max(pos, boundary):
-                rest = part[part[:, 0] >= boundary]
-                merged.append(rest)
-                pos = _next_pos(rest, pos)
-                break
-            events, pos = rescan(b, pos)
-            merged.append(events)
-    return np.concatenate(merged)
-
-
-def _next_pos(events: np.ndarray, default: int | None = None) -> int | None:
-    """Where an event may open after the last of `events` (rows ion, ioff,
-    peak, sweep end): past the closing sample, which cannot open one."""
-    if not len(events):
-        return default
-    _, ioff, _, end = events[-1]
-    return int(ioff + 1 if ioff < end else ioff)
+    runs: list[tuple[int, int, bool]]
+    found: list[list[tuple[np.ndarray, np.ndarray]]]
+    open: np.ndarray | None  # (K, 2) bool
+    ion: np.ndarray | None
+    best: np.ndarray | None
+    best_value: np.ndarray | None
 
 
 def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 5.0,
@@ -393,131 +292,138 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
                            block_scans: int | None = None, task_scans: int = DEFAULT_TASK_SCANS,
                            progress: bool | None = None) -> Spikes:
     """See :meth:`escope.Recording.detectspikes`."""
-    from .spikex import _check_detect_args, _check_noise_args, _check_upperthresh
-
-    _check_detect_args(1.0, polarity, tkill)
-    upper = _check_upperthresh(upperthresh)
-    pct = _check_noise_args(chunksize, percentile)
-    jobs = _jobs(n_jobs)
-    task_scans = _positive_int(task_scans, "task_scans")
+    checks.threshold(1.0)
+    polarity = checks.polarity(polarity)
+    tkill = checks.tkill(tkill)
+    upper = checks.upperthresh(upperthresh)
+    chunksize, pct = checks.noise_args(chunksize, percentile)
+    jobs = checks.jobs(n_jobs)
+    task_scans = checks.positive_int(task_scans, "task_scans")
+    block = (DEFAULT_BLOCK_SCANS if block_scans is None
+             else checks.positive_int(block_scans, "block_scans"))
     plan = _plan(rec, channels, units, start, stop)
     given = _thresholds(threshold, k, plan.names)
     if given is None:
-        noise = _noise(rec, plan, int(chunksize), pct, jobs, task_scans, progress)
-        thr = float(k) * noise
+        noise = _noise(rec, plan, chunksize, pct, jobs, task_scans, progress)
+        thr = [float(k) * v for v in noise]
     else:
         noise = None
-        thr = np.asarray(given)
+        thr = list(given)
     spikes = Spikes()
     spikes.thresholds = {n: float(t) for n, t in zip(plan.names, thr)}
     spikes.noise = None if noise is None else {n: float(v) for n, v in zip(plan.names, noise)}
     spikes.units = dict(zip(plan.names, plan.units))
-    if _small(plan):
-        from .spikex import _detect_1d
-
-        for kk, name in enumerate(plan.names):
-            found = [_detect_1d(row, float(thr[kk]), polarity, tkill, upper) + plan.lo
-                     for row in _channel(plan, kk)]
-            spikes[name] = found if rec.triggered else found[0]
-        return spikes
-    from . import _kernels
-
-    # Detection needs no candidate pre-selection: its row test already runs
-    # near memory speed, and skipping blocks breaks the hardware's prefetch.
-    size = DEFAULT_BLOCK_SCANS if block_scans is None else _positive_int(block_scans,
-                                                                         "block_scans")
-    bstart, blen, bend = _blocks(plan, size)
+    spikes.amplitudes = {}
     K = len(plan.cols)
-    tasks = _tasks(len(bstart), max(1, task_scans // size))
-    gtile = _gain_tile(plan)
 
-    def detect(lo, hi, pos=None, polarity_=polarity, ks=None):
-        cols = plan.cols if ks is None else plan.cols[ks]
-        th = thr if ks is None else thr[ks]
-        if pos is None:
-            first = bstart[lo] if hi > lo else 0
-            pos = np.full((len(cols), 2), first, dtype=np.int64)
-        ev = _kernels.detect_blocks(plan.xf, plan.C, cols, gtile, th, polarity_,
-                                    bstart[lo:hi], blen[lo:hi], bend[lo:hi], pos)
-        return ev, pos
+    def part(runs) -> _Part:
+        stream = EventStream(thr, polarity, gains=plan.gains, columns=plan.cols,
+                             start=runs[0][0], job_samples=plan.n_samples)
+        found: list[list[list]] = [[[], []] for _ in range(K)]
+        for a, b, ends in runs:
+            if stream.position != a:
+                stream.seek(a)
+            pieces = [stream.feed(plan.scans(a, b))]
+            if ends:
+                pieces.append(stream.end_segment())
+            for piece in pieces:
+                for kk in range(K):
+                    for s in (0, 1):
+                        if len(piece[kk][s][0]):
+                            found[kk][s].append(piece[kk][s])
+        merged = [[_join(found[kk][s]) for s in (0, 1)] for kk in range(K)]
+        if runs[-1][2]:
+            return _Part(runs, merged, None, None, None, None)
+        return _Part(runs, merged, stream.open.copy(), stream.ion.copy(), stream.best.copy(),
+                     stream.best_value.copy())
 
-    def rows(ev: np.ndarray) -> np.ndarray:
-        # (ion, ioff, peak, end of its sweep)
-        return np.column_stack([ev[:, 2], ev[:, 3], ev[:, 4], _sweep_end(ev[:, 2], plan)])
-
-    def task(lo, hi):
-        # The task's events, split by channel and sign (each in time order):
-        # done in the worker, so that it runs on every core too.
-        ev = detect(lo, hi)[0]
-        key = ev[:, 0] * 2 + ev[:, 1]
-        order = np.argsort(key, kind="stable")
-        bounds = np.cumsum(np.bincount(key, minlength=2 * K))[:-1]
-        return np.split(rows(ev[order]), bounds)
-
-    groups = _run(tasks, task, jobs, progress, "spikes")
-    signs = (0, 1) if polarity == 0 else ((0,) if polarity == 1 else (1,))
+    parts = _run(_parts(plan, block, task_scans), part, jobs, progress, "spikes")
+    _hand_off(parts, plan)
+    dtype_scan = plan.sweep_scans
 
     def channel(kk: int):
-        found = []
-        for s in signs:
-            sign = 1 if s == 0 else -1
-            parts = [g[2 * kk + s] for g in groups]
-
-            def rescan(b, pos, s=s, sign=sign):
-                p = np.full((1, 2), pos, dtype=np.int64)
-                ev, p = detect(b, b + 1, pos=p, polarity_=sign, ks=np.array([kk]))
-                return rows(ev), int(p[0, s])
-
-            peaks = _merge(parts, tasks, bstart, rescan)[:, 2] if parts else np.empty(0, np.int64)
+        found_i, found_v = [], []
+        for s in (0, 1):
+            peaks = np.concatenate([p.found[kk][s][0] for p in parts]) if parts else \
+                np.empty(0, np.int64)
+            values = np.concatenate([p.found[kk][s][1] for p in parts]) if parts else \
+                np.empty(0)
             if tkill is not None and len(peaks) > 1:
-                peaks = _tkill_per_sweep(peaks, plan, kk, sign, float(tkill))
-            found.append(peaks)
-        # Two sorted runs: a stable sort merges them in linear time.
-        peaks = found[0] if len(found) == 1 else np.sort(np.concatenate(found), kind="stable")
-        if upper is not None and len(peaks):
-            peaks = peaks[np.abs(_values(plan, kk, peaks)) < upper]
-        return _per_sweep(peaks, plan, rec.triggered)
+                heights = values if s == 0 else -values
+                sweeps = peaks // dtype_scan
+                keep = []
+                for n in np.unique(sweeps):
+                    sel = np.flatnonzero(sweeps == n)
+                    kept = prune(peaks[sel], heights[sel], tkill, job_samples=plan.n_samples)
+                    keep.append(sel[np.searchsorted(peaks[sel], kept)])
+                keep = np.concatenate(keep)
+                peaks, values = peaks[keep], values[keep]
+            if upper is not None:
+                ok = np.abs(values) < upper
+                peaks, values = peaks[ok], values[ok]
+            found_i.append(peaks)
+            found_v.append(values)
+        peaks = np.concatenate(found_i)
+        values = np.concatenate(found_v)
+        order = np.argsort(peaks, kind="stable")  # two sorted runs: merged
+        return _per_sweep(peaks[order], values[order], plan, rec.triggered)
 
-    # The channels' hand-offs and pruning are independent: threads too.
+    # The channels' pruning is independent: threads too.
     if jobs == 1 or K == 1:
         per_channel = [channel(kk) for kk in range(K)]
     else:
         with ThreadPoolExecutor(min(jobs, K)) as pool:
             per_channel = list(pool.map(channel, range(K)))
-    for name, value in zip(plan.names, per_channel):
-        spikes[name] = value
+    for name, (idx, amp) in zip(plan.names, per_channel):
+        spikes[name] = idx
+        spikes.amplitudes[name] = amp
     return spikes
 
 
-def _values(plan: _Plan, kk: int, scans: np.ndarray) -> np.ndarray:
-    """Scaled samples of chosen channel `kk` at file scans `scans`, as float64
-    (scaled in the file's dtype first, as ``Recording.data`` does)."""
-    raw = plan.xf[scans * plan.C + plan.cols[kk]]
-    return (raw * plan.gains[kk]).astype(np.float64)
+def _join(pieces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    if not pieces:
+        return np.empty(0, np.int64), np.empty(0)
+    if len(pieces) == 1:
+        return pieces[0]
+    return (np.concatenate([p for p, _ in pieces]), np.concatenate([v for _, v in pieces]))
 
 
-def _sweep_end(ion: np.ndarray, plan: _Plan) -> np.ndarray:
-    sweep = ion // plan.sweep_scans
-    return sweep * plan.sweep_scans + plan.hi
+def _hand_off(parts: list[_Part], plan: _Plan) -> None:
+    """Carry the events open at the end of each part into the next one (in
+    order: a carried event may cross several parts)."""
+    for prev, part in zip(parts, parts[1:]):
+        if prev.open is None or not prev.open.any():
+            continue
+        a, b, ends = part.runs[0]
+        x = plan.scans(a, b)
+        for kk, s in zip(*np.nonzero(prev.open)):
+            sign = 1 if s == 0 else -1
+            y = np.multiply(x[:, plan.cols[kk]], plan.gains[kk])
+            close, best, value = continue_event(y, sign, int(prev.best[kk, s]),
+                                                prev.best_value[kk, s], a)
+            peaks, values = part.found[kk][s]
+            limit = a + close if close is not None else b
+            if close is not None or ends:
+                # The carried event ends at `limit` (a closing sample, or the
+                # end of its sweep); the part's own events before it began
+                # inside it and are replaced by it.
+                keep = peaks >= limit
+                part.found[kk][s] = (np.concatenate([[best], peaks[keep]]).astype(np.int64),
+                                     np.concatenate([[float(value)], values[keep]]))
+            else:
+                # Still open at the end of this part (a single run ending
+                # mid-sweep): it replaces whatever the part found.
+                part.found[kk][s] = (peaks[:0], values[:0])
+                part.open[kk, s] = True
+                part.ion[kk, s] = prev.ion[kk, s]
+                part.best[kk, s] = best
+                part.best_value[kk, s] = value
 
 
-def _tkill_per_sweep(peaks: np.ndarray, plan: _Plan, kk: int, sign: int,
-                     window: float) -> np.ndarray:
-    from . import _kernels
-
-    sweeps = peaks // plan.sweep_scans
-    out = []
-    for n in np.unique(sweeps):
-        p = peaks[sweeps == n]
-        if len(p) > 1:
-            p = _kernels.tkill(p, sign * _values(plan, kk, p), window)
-        out.append(p)
-    return np.concatenate(out) if out else peaks
-
-
-def _per_sweep(peaks: np.ndarray, plan: _Plan, triggered: bool):
+def _per_sweep(peaks: np.ndarray, values: np.ndarray, plan: _Plan, triggered: bool):
     if not triggered:
-        return peaks.astype(np.int64)
+        return peaks.astype(np.int64), values
     sweeps = peaks // plan.sweep_scans
     local = peaks - sweeps * plan.sweep_scans
-    return [local[sweeps == n].astype(np.int64) for n in range(plan.n_sweeps)]
+    return ([local[sweeps == n].astype(np.int64) for n in range(plan.n_sweeps)],
+            [values[sweeps == n] for n in range(plan.n_sweeps)])

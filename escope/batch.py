@@ -39,22 +39,28 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from . import _atomic
+from . import checks
+from .tables import (
+    SPIKE_COLUMNS,
+    SUMMARY_COLUMNS,
+    analyse_recording,
+    concatenate,
+    parquet,
+    part_is_whole,
+    safe_analysis,
+    summary_csv,
+    typed,
+    write_part,
+    write_text,
+)
 
 __all__ = ["detect_folder", "analyse_recording", "BatchResult", "SPIKE_COLUMNS",
            "SUMMARY_COLUMNS"]
-
-SPIKE_COLUMNS = ["recording", "channel", "unit", "sweep", "sample", "time_s", "amplitude"]
-SUMMARY_COLUMNS = ["recording", "channel", "unit", "noise", "threshold", "n_spikes",
-                   "duration_s", "rate_Hz", "status", "error", "path"]
 
 
 @dataclass
@@ -68,145 +74,9 @@ class BatchResult:
     failed: list[str] = field(default_factory=list)  #: recordings that could not be analysed
 
 
-# --------------------------------------------------------------------------- one recording
-def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return repr(value)
-    text = str(value)
-    if any(ch in text for ch in ',"\n\r'):
-        text = '"' + text.replace('"', '""') + '"'
-    return text
-
-
-def analyse_recording(path: str, k: float = 5.0, polarity: int = 0,
-                      channels: Sequence[str] | None = None) -> dict[str, Any]:
-    """Noise, threshold and spikes of every channel of one recording.
-
-    Returns ``{"spikes": csv_rows, "summary": [row, ...]}``: the recording's
-    rows of ``spikes.csv`` (:data:`SPIKE_COLUMNS`, no header; amplitudes in
-    each channel's own unit, times in seconds from the start of the
-    recording or sweep) and one summary row (:data:`SUMMARY_COLUMNS`) per
-    channel. Raises what :class:`escope.Recording` and
-    :meth:`escope.Recording.detectspikes` raise.
-    """
-    from .recording import Recording
-
-    rec = Recording(path)
-    name = Path(rec.filename).stem
-    found = rec.detectspikes(k=k, polarity=polarity, channels=channels, n_jobs=1,
-                             progress=False)
-    lines: list[str] = []
-    summary = []
-    for c_name, peaks in found.items():
-        c = rec.header.channel_index(c_name)
-        unit = rec.units[c]
-        prefix = ",".join(_format(v) for v in (name, c_name, unit)) + ","
-        raw = rec.rawdata(c)
-        gain = rec._factor(c)
-        n_spikes = 0
-        for n, idx in enumerate(peaks if rec.triggered else [peaks]):
-            values = ((raw[n] if rec.triggered else raw)[idx] * gain).astype(np.float64)
-            lines += [f"{prefix}{n},{i},{t!r},{a!r}" for i, t, a in
-                      zip(idx.tolist(), (idx / rec.rate).tolist(), values.tolist())]
-            n_spikes += len(idx)
-        summary.append({
-            "recording": name, "channel": c_name, "unit": unit,
-            "noise": found.noise[c_name], "threshold": found.thresholds[c_name],
-            "n_spikes": n_spikes, "duration_s": rec.duration,
-            "rate_Hz": n_spikes / rec.duration if rec.duration else 0.0,
-            "status": "ok", "error": "", "path": str(path),
-        })
-    return {"spikes": "".join(line + "\n" for line in lines), "summary": summary}
-
-
-def _safe(path: str, k: float, polarity: int, channels) -> dict[str, Any]:
-    """:func:`analyse_recording`, turning any failure into a summary row."""
-    try:
-        return analyse_recording(path, k, polarity, channels)
-    except Exception as exc:  # reported, never stops the other recordings
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        if not isinstance(exc, (OSError, ValueError)):
-            message = f"{type(exc).__name__}: {message}"
-        row = dict.fromkeys(SUMMARY_COLUMNS, "")
-        row.update(recording=Path(path.split("?", 1)[0]).stem, status="failed",
-                   error=message, path=str(path))
-        return {"spikes": None, "summary": [row]}
-
-
-# --------------------------------------------------------------------------- tables
-def _summary_csv(rows: list[dict[str, Any]]) -> str:
-    return "".join(",".join(_format(r[c]) for c in SUMMARY_COLUMNS) + "\n" for r in rows)
-
-
-def _write(path: Path, body) -> None:
-    """Write a file atomically (temporary file, then rename)."""
-    with _atomic.name_lock(path):
-        tmp = _atomic.write_temp(path, body)
-        os.replace(tmp, path)
-
-
-def _write_text(path: Path, text: str) -> None:
-    _write(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def _write_part(path: Path, text: str) -> None:
-    """A part: atomic, but not flushed to disk (one fsync per recording was a
-    tenth of the whole job); a part a power cut emptied is caught by
-    :func:`_part_is_whole` and redone."""
-    tmp = _atomic.write_temp(path, lambda f: f.write(text.encode("utf-8")), durable=False)
-    os.replace(tmp, path)
-
-
-def _part_is_whole(spikes: Path, summary: Path) -> bool:
-    """The summary part parses and its spike counts match the spikes part."""
-    import csv
-
-    try:
-        rows = list(csv.reader(summary.read_text(encoding="utf-8").splitlines()))
-        expected = sum(int(r[SUMMARY_COLUMNS.index("n_spikes")]) for r in rows)
-        with open(spikes, "rb") as f:
-            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-    except (OSError, ValueError, IndexError, UnicodeDecodeError):
-        return False
-    return bool(rows) and lines == expected
-
-
-def _concatenate(target: Path, header: list[str], sources: list[Path]) -> None:
-    """``header`` and then the bytes of every source, into `target`."""
-    import shutil
-
-    def body(f):
-        f.write((",".join(header) + "\n").encode("utf-8"))
-        for src in sources:
-            with open(src, "rb") as part:
-                shutil.copyfileobj(part, f, 1 << 20)
-
-    _write(target, body)
-
-
-def _parquet(csv_path: Path) -> None:
-    """A Parquet copy of a CSV table, when pyarrow is installed."""
-    try:
-        import pyarrow.csv as pacsv
-        import pyarrow.parquet as pq
-    except ImportError:
-        return
-    table = pacsv.read_csv(csv_path)
-    _write(csv_path.with_suffix(".parquet"), lambda f: pq.write_table(table, f))
-
-
-def _typed(row: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = dict(row)
-    for name, kind in (("noise", float), ("threshold", float), ("n_spikes", int),
-                       ("duration_s", float), ("rate_Hz", float)):
-        if out.get(name, "") != "":
-            out[name] = kind(out[name])
-    return out
-
-
 # --------------------------------------------------------------------------- many recordings
 def _inputs(paths: Iterable[str | os.PathLike], recursive: bool) -> list[str]:
-    from ._format import resolve_paths
+    from .format import resolve_paths
     from .folder import find_recordings
 
     paths = list(paths)
@@ -290,11 +160,8 @@ def detect_folder(paths: Iterable[str | os.PathLike], output: str | os.PathLike,
     OSError
         If the Dask scheduler cannot be reached (naming its address).
     """
-    from .analysis import check_k
-    from .spikex import _check_detect_args
-
-    _check_detect_args(1.0, polarity, 50)
-    k = check_k(k)
+    checks.polarity(polarity)
+    k = checks.k(k)
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ValueError(f"jobs must be a positive integer, not {jobs!r}")
     channels = list(channels) if channels is not None else None
@@ -309,7 +176,7 @@ def detect_folder(paths: Iterable[str | os.PathLike], output: str | os.PathLike,
     todo = []
     for path in inputs:
         name = _part_name(path)
-        if not force and _part_is_whole(parts / f"{name}.spikes.csv",
+        if not force and part_is_whole(parts / f"{name}.spikes.csv",
                                         parts / f"{name}.summary.csv"):
             result.skipped.append(path)
         else:
@@ -324,8 +191,8 @@ def detect_folder(paths: Iterable[str | os.PathLike], output: str | os.PathLike,
             result.failed.append(path)
             return
         # spikes first, the summary last: the summary marks a part as done
-        _write_part(parts / f"{name}.spikes.csv", outcome["spikes"])
-        _write_part(parts / f"{name}.summary.csv", _summary_csv(outcome["summary"]))
+        write_part(parts / f"{name}.spikes.csv", outcome["spikes"])
+        write_part(parts / f"{name}.summary.csv", summary_csv(outcome["summary"]))
         result.done.append(path)
 
     _execute(todo, finish, k, polarity, channels, jobs, scheduler, progress, connect_timeout)
@@ -338,62 +205,57 @@ def detect_folder(paths: Iterable[str | os.PathLike], output: str | os.PathLike,
     for path in inputs:
         name = _part_name(path)
         if path in failures:
-            summary_text.append(_summary_csv([failures[path]]))
+            summary_text.append(summary_csv([failures[path]]))
         elif (parts / f"{name}.summary.csv").is_file():
             spike_parts.append(parts / f"{name}.spikes.csv")
             summary_text.append((parts / f"{name}.summary.csv").read_text(encoding="utf-8"))
-    _concatenate(out / "spikes.csv", SPIKE_COLUMNS, spike_parts)
+    concatenate(out / "spikes.csv", SPIKE_COLUMNS, spike_parts)
     summary = ",".join(SUMMARY_COLUMNS) + "\n" + "".join(summary_text)
-    _write_text(out / "summary.csv", summary)
+    write_text(out / "summary.csv", summary)
     for table in ("spikes.csv", "summary.csv"):
-        _parquet(out / table)
-    result.summary = [_typed(r) for r in csv.DictReader(summary.splitlines())]
+        parquet(out / table)
+    result.summary = [typed(r) for r in csv.DictReader(summary.splitlines())]
     return result
 
 
 def _execute(todo: list[str], finish, k: float, polarity: int, channels, jobs, scheduler,
              progress, connect_timeout: float) -> None:
+    from .progress import progress_bar
+
     if not todo:
         return
-    bar = None
-    if progress is None:
-        progress = sys.stderr.isatty()
-    if progress:
-        from tqdm import tqdm
+    with progress_bar(len(todo), "recordings", "recording", enabled=progress) as bar:
+        _run_all(todo, finish, bar, k, polarity, channels, jobs, scheduler, connect_timeout)
 
-        bar = tqdm(total=len(todo), unit="recording", file=sys.stderr, leave=False)
 
+def _run_all(todo, finish, bar, k, polarity, channels, jobs, scheduler, connect_timeout):
+    """The executors: Dask, this process, or local processes."""
     def done(path, outcome):
         finish(path, outcome)
-        if bar is not None:
-            bar.update(1)
+        bar.update(1)
 
-    try:
-        if scheduler is not None:
-            client, own = _connect(scheduler, connect_timeout)
-            try:
-                from distributed import as_completed
+    if scheduler is not None:
+        client, own = _connect(scheduler, connect_timeout)
+        try:
+            from distributed import as_completed
 
-                futures = {client.submit(_safe, p, k, polarity, channels, pure=False): p
-                           for p in todo}
-                # A client that is not the default one: as_completed must be
-                # told which event loop to use.
-                for future in as_completed(list(futures), loop=client.loop):
-                    done(futures[future], future.result())
-            finally:
-                if own:
-                    client.close()
-        elif (jobs or os.cpu_count() or 1) == 1 or len(todo) == 1:
-            for p in todo:
-                done(p, _safe(p, k, polarity, channels))
-        else:
-            from concurrent.futures import ProcessPoolExecutor, as_completed
+            futures = {client.submit(safe_analysis, p, k, polarity, channels, pure=False): p
+                       for p in todo}
+            # A client that is not the default one: as_completed must be
+            # told which event loop to use.
+            for future in as_completed(list(futures), loop=client.loop):
+                done(futures[future], future.result())
+        finally:
+            if own:
+                client.close()
+    elif (jobs or os.cpu_count() or 1) == 1 or len(todo) == 1:
+        for p in todo:
+            done(p, safe_analysis(p, k, polarity, channels))
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
-            workers = min(jobs or os.cpu_count() or 1, len(todo))
-            with ProcessPoolExecutor(workers) as pool:
-                futures = {pool.submit(_safe, p, k, polarity, channels): p for p in todo}
-                for future in as_completed(futures):
-                    done(futures[future], future.result())
-    finally:
-        if bar is not None:
-            bar.close()
+        workers = min(jobs or os.cpu_count() or 1, len(todo))
+        with ProcessPoolExecutor(workers) as pool:
+            futures = {pool.submit(safe_analysis, p, k, polarity, channels): p for p in todo}
+            for future in as_completed(futures):
+                done(futures[future], future.result())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._format import read_header, resolve_paths
+from .format import read_header, resolve_paths
 from .recording import Recording
 from .writer import write
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ._format import read_header
+from .format import read_header
 
 __all__ = ["RecordingInfo", "Listing", "scan", "find_recordings"]
 

@@ -69,7 +69,7 @@ def plot(data: np.ndarray, info: dict[str, Any]) -> None:
     """
     import matplotlib.pyplot as plt
 
-    from .plotting import display_unit
+    from .report import display_unit
 
     arr = np.asarray(data)
     if arr.ndim not in (2, 3):

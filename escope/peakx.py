@@ -115,7 +115,7 @@ def schmitt(
     >>> schmitt([1, 1, 0, 0, 1, 0.5], starttype=STARTTYPE.DROP_PARTIAL)
     (array([4]), array([6]))
     """
-    from . import _kernels
+    from .kernels import schmitt as kernels
 
     is_bool = np.asarray(data).dtype.kind == "b"
     x = as_signal(data)
@@ -128,7 +128,7 @@ def schmitt(
     if thr_off > thr_on:
         raise ValueError(f"thr_off ({thr_off}) must not exceed thr_on ({thr_on})")
     endtype, starttype = ENDTYPE(endtype), STARTTYPE(starttype)
-    ion, ioff, is_open = _kernels.schmitt(x, 1, thr_on, thr_off)
+    ion, ioff, is_open = kernels.schmitt(x, 1, thr_on, thr_off)
     if is_open and endtype != ENDTYPE.INCLUDE_PARTIAL:
         ioff = ioff[:-1]
         if endtype == ENDTYPE.DROP_PARTIAL:
@@ -158,11 +158,11 @@ def schmittpeak(data: Any, ion: Any, ioff: Any) -> np.ndarray:
     >>> schmittpeak([0, 3, 5, 5, 1, 9], [1, 4], [4, 6])
     array([2, 5])
     """
-    from . import _kernels
+    from .kernels import schmitt as kernels
 
     x = as_signal(data)
     ion, ioff = _windows(len(x), ion, ioff)
-    return _kernels.schmittpeak(x, 1, ion, ioff)
+    return kernels.schmittpeak(x, 1, ion, ioff)
 
 
 def schmitt2(
@@ -193,10 +193,10 @@ def schmitt2(
     >>> schmitt2([0, 1, 3, 1, 3, 0, 2, 0], 2.5, 0.5)
     (array([2]), array([5]), array([1]), array([5]))
     """
-    from . import _kernels
+    from .kernels import schmitt as kernels
 
     x = as_signal(data)
     thr_a, thr_b = _threshold(thr_a, "thr_a"), _threshold(thr_b, "thr_b")
     if not thr_b < thr_a:
         raise ValueError(f"thr_b ({thr_b}) must be below thr_a ({thr_a})")
-    return _kernels.schmitt2(x, thr_a, thr_b)
+    return kernels.schmitt2(x, thr_a, thr_b)

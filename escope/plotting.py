@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .report import display_unit
+
 if TYPE_CHECKING:  # pragma: no cover
     from .recording import Recording
 
@@ -58,11 +60,6 @@ def envelope(y: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray, np.nd
         hi_b[empty] = np.nan
         lo[c0:c1], hi[c0:c1] = lo_b, hi_b
     return starts, lo, hi
-
-
-def display_unit(unit: str) -> str:
-    """Spell micro as µ for people: ``"uV"`` → ``"µV"``."""
-    return "\u00b5" + unit[1:] if unit.startswith("u") and len(unit) > 1 else unit
 
 
 def _draw_trace(ax, rate: float, raw: np.ndarray, gain: float, max_columns: int,
@@ -136,22 +133,28 @@ def _draw_spikes(rec: "Recording", axes: list, spikes: Any) -> None:
 
     thresholds = getattr(spikes, "thresholds", {}) or {}
     units = getattr(spikes, "units", {}) or {}
+    amplitudes = getattr(spikes, "amplitudes", {}) or {}
     for c, ax in enumerate(axes):
         name = rec.channels[c]
         if name not in spikes:
             continue
-        unit, gain = rec.units[c], rec.header.gains[c]
+        unit = rec.units[c]
+        to_panel = conversion_factor(units.get(name, unit), unit)
         if name in thresholds:
-            thr = thresholds[name] * conversion_factor(units.get(name, unit), unit)
+            thr = thresholds[name] * to_panel
             for level in (thr, -thr):
                 ax.axhline(level, color="0.35", lw=0.7, ls="--")
         found = spikes[name]
         sweeps = found if rec.triggered else [found]
-        raw = rec.rawdata(c)
-        for n, idx in enumerate(sweeps):
+        if name in amplitudes:
+            heights = amplitudes[name] if rec.triggered else [amplitudes[name]]
+        else:  # a plain dict of indices: the samples there, in the panel's unit
+            y = rec.data(c)[0]
+            heights = [(y[n] if rec.triggered else y)[np.asarray(idx, dtype=np.int64)] / to_panel
+                       for n, idx in enumerate(sweeps)]
+        for idx, values in zip(sweeps, heights):
             idx = np.asarray(idx, dtype=np.int64)
             if not len(idx):
                 continue
-            values = (raw[n] if rec.triggered else raw)[idx] * gain
-            ax.plot(idx / rec.rate, values, ls="none", marker="v" if rec.triggered else "o",
-                    ms=3, mfc="none", mec="k", mew=0.7)
+            ax.plot(idx / rec.rate, np.asarray(values) * to_panel, ls="none",
+                    marker="v" if rec.triggered else "o", ms=3, mfc="none", mec="k", mew=0.7)

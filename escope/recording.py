@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _format
-from ._format import Header
+from . import format as _fmt
+from .format import Header
 from .units import UnitLike, conversion_factor
 
 __all__ = ["Recording"]
@@ -81,14 +81,17 @@ class Recording:
 
             filename = fetch_recording(filename)
         self._source = str(source) if _is_url(source) else None
-        self._header: Header = _format.read_header(filename)
+        self._header: Header = _fmt.read_header(filename)
         self._raw: np.ndarray | None = None
-        self._stats_cache: tuple | None = None  # see escope.analysis
+        #: Scratch space of the analyses of this recording (e.g. the noise
+        #: chunks of the last estimate, see :mod:`escope.analysis`); emptied
+        #: by :meth:`close`.
+        self.analysis_cache: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ basics
     @property
     def header(self) -> Header:
-        """The parsed header (see :class:`escope._format.Header`)."""
+        """The parsed header (see :class:`escope.format.Header`)."""
         return self._header
 
     @property
@@ -172,7 +175,7 @@ class Recording:
         >>> Recording(path).start_time("Europe/Berlin").isoformat()
         '2024-10-07T12:34:12+02:00'
         """
-        return _format.start_time(self._header, timezone)
+        return _fmt.start_time(self._header, timezone)
 
     def info(self) -> dict[str, Any]:
         """Return the recording's metadata.
@@ -208,10 +211,23 @@ class Recording:
         }
 
     # ------------------------------------------------------------------ samples
+    def samples(self) -> np.ndarray:
+        """The raw samples in file order, a read-only memory map (no copy):
+        ``(T, C)`` scans × channels, or ``(N, S, C)`` sweeps × scans ×
+        channels. What the analysis reads; :meth:`rawdata` is the same
+        channel-major.
+
+        Raises
+        ------
+        escope.FormatError
+            If the ``.dat`` file was replaced or truncated since opening.
+        """
+        return np.moveaxis(self._memmap(), 0, -1)
+
     def _memmap(self) -> np.ndarray:
         if self._raw is None:
             # Channel-major view of the interleaved file: C×T or C×N×S.
-            self._raw = np.moveaxis(_format.open_samples(self._header), -1, 0)
+            self._raw = np.moveaxis(_fmt.open_samples(self._header), -1, 0)
         return self._raw
 
     def _scan_index(self, t: Any, name: str) -> int:
@@ -231,8 +247,9 @@ class Recording:
         raise ValueError(f"{name}={t!r} s is outside {span}: times run from 0 to "
                          f"{self.n_scans / self.rate:g} s")
 
-    def _window(self, start: Any, stop: Any) -> slice:
-        """Scans of the time window ``start <= t < stop`` (seconds).
+    def window(self, start: float | None = None, stop: float | None = None) -> slice:
+        """Scans of the time window ``start <= t < stop`` (seconds; within
+        each sweep if triggered), as a slice.
 
         The rule, as in Neo: a window must lie within the recording (within a
         sweep, if triggered), ``0 <= start <= stop <= n_scans / rate``;
@@ -269,7 +286,7 @@ class Recording:
             `channel`, T or N×T.
         """
         raw = self._memmap()
-        window = self._window(start, stop)
+        window = self.window(start, stop)
         if channel is None:
             return raw[..., window]
         return raw[self._header.channel_index(channel)][..., window]
@@ -329,15 +346,25 @@ class Recording:
         h = self._header
         c = h.channel_index(channel)
         raw = self.rawdata(c, start=start, stop=stop)
-        out = np.multiply(raw, self._factor(c, units))
+        out = np.multiply(raw, self.scale_factor(c, units))
         return out if units is not None else (out, h.units[c])
 
-    def _factor(self, c: int, units: UnitLike | None = None):
-        """The number raw samples of channel `c` are multiplied by to give
+    def scale_factor(self, channel: int | str, units: UnitLike | None = None) -> np.generic:
+        """The number raw samples of `channel` are multiplied by to give
         `units` (default: the channel's own), in the samples' dtype. Every
         path that scales samples uses it, so that they all give exactly what
-        :meth:`data` gives."""
+        :meth:`data` gives.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from escope.synth import make_recording
+        >>> path, _ = make_recording(os.path.join(tempfile.mkdtemp(), "rec"), duration_s=0.1)
+        >>> Recording(path).scale_factor("ai0", "mV")
+        np.float32(0.001)
+        """
         h = self._header
+        c = h.channel_index(channel)
         factor = h.gains[c]
         if units is not None:
             factor *= conversion_factor(h.units[c], units)
@@ -345,7 +372,7 @@ class Recording:
 
     def time(self, *, start: float | None = None, stop: float | None = None) -> np.ndarray:
         """Sample times in seconds from 0 (from the start of each sweep), float64."""
-        window = self._window(start, stop)
+        window = self.window(start, stop)
         return np.arange(window.start, window.stop, dtype=np.float64) / self.rate
 
     # ------------------------------------------------------------------ analysis
@@ -552,14 +579,14 @@ class Recording:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._source = state["source"]
-        self._header = _format.read_header(state["filename"])
+        self._header = _fmt.read_header(state["filename"])
         self._raw = None
-        self._stats_cache = None
+        self.analysis_cache = {}
 
     def close(self) -> None:
         """Drop this object's memory map (arrays already returned stay valid)."""
         self._raw = None
-        self._stats_cache = None
+        self.analysis_cache.clear()
 
     def __enter__(self) -> "Recording":
         return self

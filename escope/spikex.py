@@ -1,8 +1,10 @@
-"""Noise estimation and threshold spike detection.
+"""Noise estimation and threshold spike detection on arrays.
 
 :func:`rmsnoise` and :func:`detectspikes` are also available as
-``escope.rmsnoise`` and ``escope.detectspikes``. The work is done by Numba
-kernels (:mod:`escope._kernels`), compiled on first use and cached on disk.
+``escope.rmsnoise`` and ``escope.detectspikes``. They feed the array to the
+detection engine (:mod:`escope.engine`) in one block; the engine runs NumPy
+for short inputs and Numba kernels (compiled on first use and cached on
+disk) for longer ones.
 
 Examples
 --------
@@ -19,7 +21,6 @@ array([ 5000, 20000, 60000])
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,94 +28,19 @@ from typing import Any
 
 import numpy as np
 
+from . import checks
+from .engine import NoiseEstimator, SpikeDetector
 from .peakx import as_signal
 
 __all__ = ["rmsnoise", "detectspikes", "detectspikes_channels", "cleancontext"]
 
-#: Traces of at most this many samples are analysed with NumPy
-#: (:mod:`escope._small`) instead of the Numba kernels: a process pays about
-#: 0.4 s the first time it runs a kernel, more than NumPy takes for them.
-#: Results are the same (spike indices identical, noise to rounding).
-SMALL_INPUT = 1 << 20
 
-
-def _check_noise_args(chunksize: Any, percentile: Any) -> float:
-    """Validate rmsnoise's chunk size and percentile; return the percentile."""
-    if isinstance(chunksize, bool) or not isinstance(chunksize, (int, np.integer)) or chunksize < 2:
-        raise ValueError(f"chunksize must be an integer >= 2, not {chunksize!r}")
-    try:
-        pct = float(percentile)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"percentile must be a number in [0, 100], not {percentile!r}") from None
-    if not 0 <= pct <= 100:
-        raise ValueError(f"percentile must be in [0, 100], not {percentile!r}")
-    return pct
-
-
-def _check_upperthresh(upperthresh: Any) -> float | None:
-    if upperthresh is None:
-        return None
-    try:
-        value = float(upperthresh)
-    except (TypeError, ValueError, OverflowError):
-        value = math.nan
-    if isinstance(upperthresh, bool) or not value > 0:
-        raise ValueError(f"upperthresh must be None or a positive number, not {upperthresh!r}")
-    return value
-
-
-def _check_detect_args(threshold: Any, polarity: Any, tkill: Any) -> float:
-    try:
-        thr = float(threshold)
-    except (TypeError, ValueError):
-        raise ValueError(f"threshold must be a positive finite number, not {threshold!r}") from None
-    if not (math.isfinite(thr) and thr > 0):
-        raise ValueError(f"threshold must be a positive finite number, not {threshold!r}")
-    if isinstance(polarity, bool) or polarity not in (-1, 0, 1):
-        raise ValueError(f"polarity must be -1, 0 or 1, not {polarity!r}")
-    if tkill is not None and (
-        isinstance(tkill, bool) or not isinstance(tkill, (int, float, np.integer, np.floating))
-        or not tkill >= 0
-    ):
-        raise ValueError(f"tkill must be None or a non-negative number, not {tkill!r}")
-    return thr
-
-
-def _candidate_bounds(dtype: np.dtype, thr: float) -> tuple[Any, Any]:
-    """``(hi, lo)`` in `dtype` (float64 for 64-bit integers, whose
-    comparisons with a float threshold go through float64) such that
-    ``x >= thr`` implies ``x >= hi`` and ``x <= -thr`` implies ``x <= lo``:
-    a cheap first test in the samples' own type that never misses."""
-    if dtype.kind == "f":
-        hi = dtype.type(thr)
-        while hi > thr:  # round down: may let through more, never fewer
-            hi = np.nextafter(hi, dtype.type(-np.inf))
-        return hi, -hi
-    if dtype.itemsize == 8:
-        return np.float64(thr), np.float64(-thr)
-    info = np.iinfo(dtype)
-    top = math.ceil(thr)  # exact: these integers are exact in float64
-    return dtype.type(min(top, info.max)), dtype.type(max(-top, info.min))
-
-
-def _detect_1d(x: np.ndarray, thr: float, polarity: int, tkill, upperthresh) -> np.ndarray:
-    if x.dtype.kind == "u":
-        if polarity < 0:  # no unsigned sample is <= -thr < 0
-            return np.empty(0, dtype=np.int64)
-        polarity = 1
-    if len(x) <= SMALL_INPUT:
-        from . import _small
-
-        peaks = _small.detect(x, thr, polarity, None if tkill is None else float(tkill))
-    else:
-        from . import _kernels
-
-        hi, lo = _candidate_bounds(x.dtype, thr)
-        window = -1.0 if tkill is None else float(tkill)
-        peaks = _kernels.detect_trace(x, polarity, thr, hi, lo, window)
-    if upperthresh is not None:
-        peaks = peaks[np.abs(x[peaks].astype(np.float64)) < upperthresh]
-    return peaks
+def _detector(threshold: Any, polarity: Any, tkill: Any, upperthresh: Any) -> SpikeDetector:
+    # The checks in detectspikes' order: threshold, polarity, tkill, upperthresh.
+    thr = checks.threshold(threshold)
+    checks.polarity(polarity)
+    checks.tkill(tkill)
+    return SpikeDetector(thr, polarity=polarity, tkill=tkill, upperthresh=upperthresh)
 
 
 def detectspikes(
@@ -164,6 +90,10 @@ def detectspikes(
         positive number, data of more than 2 dimensions, or complex or
         non-numeric data.
 
+    See Also
+    --------
+    escope.engine.SpikeDetector : the same, fed a block at a time.
+
     Examples
     --------
     >>> detectspikes([0, 1, 6, 2, 0, -7, -1, 0], 5)
@@ -172,11 +102,13 @@ def detectspikes(
     array([5])
     """
     x = as_signal(yy, "yy", ndim=(1, 2))
-    thr = _check_detect_args(threshold, polarity, tkill)
-    upperthresh = _check_upperthresh(upperthresh)
-    if x.ndim == 2:
-        return [_detect_1d(row, thr, polarity, tkill, upperthresh) for row in x]
-    return _detect_1d(x, thr, polarity, tkill, upperthresh)
+    det = _detector(threshold, polarity, tkill, upperthresh)
+    rows = x if x.ndim == 2 else x[None]
+    found = []
+    for row in rows:
+        start = det.n_fed
+        found.append(det.feed(row, last=True).indices[0] - start)
+    return found if x.ndim == 2 else found[0]
 
 
 def detectspikes_channels(
@@ -217,11 +149,10 @@ def detectspikes_channels(
     """
     x = as_signal(data, "data", ndim=(2,))
     thr = np.broadcast_to(np.asarray(thresholds, dtype=object), (x.shape[0],))
-    checked = [_check_detect_args(t, polarity, tkill) for t in thr]
-    upperthresh = _check_upperthresh(upperthresh)
+    detectors = [_detector(t, polarity, tkill, upperthresh) for t in thr]
     workers = max(1, min(n_jobs or os.cpu_count() or 1, x.shape[0]))
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda c: _detect_1d(x[c], checked[c], polarity, tkill, upperthresh),
+        return list(pool.map(lambda c: detectors[c].feed(x[c], last=True).indices[0],
                              range(x.shape[0])))
 
 
@@ -257,6 +188,10 @@ def rmsnoise(dat: Any, chunksize: int = 300, percentile: float = 25) -> float:
         On `chunksize` < 2, `percentile` outside [0, 100], fewer samples
         than one chunk (or only NaN chunks), or bad data.
 
+    See Also
+    --------
+    escope.engine.NoiseEstimator : the same, fed a block at a time.
+
     Examples
     --------
     >>> import numpy as np
@@ -264,38 +199,18 @@ def rmsnoise(dat: Any, chunksize: int = 300, percentile: float = 25) -> float:
     >>> round(rmsnoise(x), 2)
     3.0
     """
-    from ._noise import gaussian_reference
-
     x = as_signal(dat, "dat", ndim=(1, 2))
-    pct = _check_noise_args(chunksize, percentile)
+    chunksize, pct = checks.noise_args(chunksize, percentile)
     length = x.shape[-1]
     if length < chunksize:
         raise ValueError(
             f"need at least one chunk: {length} samples are fewer than chunksize {chunksize}"
         )
-    if x.shape[-1] <= SMALL_INPUT:
-        from . import _small as impl
-    else:
-        from . import _kernels as impl
-    rows = x if x.ndim == 2 else x[None]
-    parts = [impl.chunk_var(row, int(chunksize)) for row in rows]
-    var = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    n = len(var)
-    if n == 0:
-        raise ValueError("every chunk contains NaN or inf: no noise level can be estimated")
-    k = min(int(pct * n / 100 + 0.5), n - 1)
-    value = math.sqrt(_kth_smallest(var, k))  # the k-th RMS: sqrt is monotonic
-    return float(value / gaussian_reference(int(chunksize), n, pct))
-
-
-def _kth_smallest(values: np.ndarray, k: int) -> float:
-    """The `k`-th smallest (0-based) of `values` (no NaN): NumPy for a few,
-    the kernel's sampled bracket for many (a full partition is slow)."""
-    if len(values) <= SMALL_INPUT // 16:
-        return float(np.partition(values, k)[k])
-    from . import _kernels
-
-    return float(_kernels.kth_smallest(values, k))
+    est = NoiseEstimator(1, chunksize, pct)
+    for row in (x if x.ndim == 2 else x[None]):
+        est.feed(row)
+        est.end_segment()
+    return est.value()[0]
 
 
 def cleancontext(

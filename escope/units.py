@@ -33,9 +33,11 @@ UnitLike = Any
 _MICRO = str.maketrans({"\u00b5": "u", "\u03bc": "u"})
 # The SI prefixes (a standard, not a table of units): the units themselves
 # always come from quantities.
-_SI_PREFIXES = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3,
+#: SI prefixes EScope units use, and their factors.
+SI_PREFIXES = {"f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "m": 1e-3,
                 "k": 1e3, "M": 1e6, "G": 1e9}
-_ESCOPE_UNIT_RE = re.compile(r"^[fpnumkMG]?[VA]$")
+#: A prefixed volt or ampere, micro spelled ``u`` (what :func:`normalize` gives).
+ESCOPE_UNIT_RE = re.compile(r"^[fpnumkMG]?[VA]$")
 _UNIT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SCALE_RE = re.compile(
     r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*?)?\s*$"
@@ -84,7 +86,7 @@ def normalize(unit: UnitLike) -> str:
     # The units EScope itself offers (prefixed volts and amperes) are known
     # without importing quantities, which keeps opening a file in the
     # low milliseconds; anything else is checked by quantities.
-    if not _ESCOPE_UNIT_RE.match(text):
+    if not ESCOPE_UNIT_RE.match(text):
         _unit_quantity(text)
     return text
 
@@ -102,23 +104,23 @@ def _unit_quantity(text: str):
     # quantities lacks some prefixed units (nV, pV, fA, MA...): build them
     # from the prefix and the unit it does know, and register them with it.
     prefix, base = text[:1], text[1:]
-    if prefix in _SI_PREFIXES and base:
+    if prefix in SI_PREFIXES and base:
         try:
             unit = pq.Quantity(1.0, base)
         except Exception:
             pass
         else:
-            pq.UnitQuantity(text, unit.units * _SI_PREFIXES[prefix], symbol=text)
+            pq.UnitQuantity(text, unit.units * SI_PREFIXES[prefix], symbol=text)
             return pq.Quantity(1.0, text)
     raise ValueError(f"unknown unit {text!r}")
 
 
 @functools.lru_cache(maxsize=256)
 def _factor(src: str, dst: str) -> float:
-    if _ESCOPE_UNIT_RE.match(src) and _ESCOPE_UNIT_RE.match(dst) and src[-1] == dst[-1]:
+    if ESCOPE_UNIT_RE.match(src) and ESCOPE_UNIT_RE.match(dst) and src[-1] == dst[-1]:
         # Prefixed volts to volts, amperes to amperes: a ratio of prefixes,
         # without importing quantities (a fresh process saves ~0.1 s).
-        ratio = _SI_PREFIXES.get(src[:-1], 1.0) / _SI_PREFIXES.get(dst[:-1], 1.0)
+        ratio = SI_PREFIXES.get(src[:-1], 1.0) / SI_PREFIXES.get(dst[:-1], 1.0)
         return float(f"{ratio:.15g}")
     q = _unit_quantity(src)
     target = _unit_quantity(dst)
@@ -217,7 +219,7 @@ def unit_kind(unit: UnitLike) -> str:
     ('V', 'A', 'V')
     """
     text = normalize(unit)
-    if _ESCOPE_UNIT_RE.match(text):
+    if ESCOPE_UNIT_RE.match(text):
         return text[-1]
     dim = _unit_quantity(text).simplified.dimensionality
     for kind in ("V", "A"):

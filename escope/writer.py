@@ -13,20 +13,20 @@ from typing import Any
 import numpy as np
 
 from . import _atomic
-from ._format import encode_config, resolve_paths
+from .format import encode_config, resolve_paths
 from .units import parse_channel_scale
 
-__all__ = ["write"]
+__all__ = ["write", "default_config"]
 
 VERSION = "escope-3.3"
 
 
-def _default_config(
+def default_config(
     rate_Hz: float, channels: Sequence[str], gains, units, sweep_s: float,
     triggered: bool, pretrigger_s: float, rundate: str,
 ) -> dict[str, Any]:
-    # The settings the acquisition program would have written for such a run,
-    # so that its own loader (and our reader) find the layout they expect.
+    """The settings the acquisition program would have written for such a
+    run, so that its own loader (and our reader) find the layout they expect."""
     n = len(channels)
     s_div = sweep_s / 10 if sweep_s > 0 else 1.0
     hw_index = np.full(8, np.nan)
@@ -240,7 +240,7 @@ def write(
         raise ValueError(f"rate_Hz {rate_Hz!r} is too low: a sweep of {sweep_scans} scans "
                          "would last longer than any number of seconds")
     if config is None:
-        config = _default_config(
+        config = default_config(
             rate_Hz, channels, [g for g, _ in parsed], [u for _, u in parsed],
             sweep_s, triggered, pretrigger_s, rundate,
         )

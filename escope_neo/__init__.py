@@ -7,12 +7,14 @@
 - :class:`EScopeRecordingExtractor` / :func:`read_escope`: a SpikeInterface
   recording, with a default probe of independent electrodes.
 - :class:`EScopePeakDetector`: escope's spike detection as a SpikeInterface
-  peak detector. **Importing escope_neo registers it** as
-  ``detect_peaks(recording, method="escope", ...)``.
+  peak detector: after ``import escope_neo``,
+  ``detect_peaks(recording, method="escope", ...)`` works (see
+  :mod:`escope_neo.registration`).
 
-The file format itself is parsed by :mod:`escope` (one parser in the
-project); this package only maps it. SpikeInterface is imported only when
-the extractor is first used.
+The file format itself is parsed by :mod:`escope.format` (one parser in the
+project); this package only maps it. ``import escope_neo`` imports neither
+SpikeInterface nor numba: SpikeInterface is imported when the extractor or
+the peak detector is first used, so reading through Neo never imports it.
 
 Examples
 --------
@@ -35,18 +37,23 @@ from typing import Any
 import escope as _escope
 
 from .io import EScopeIO
-from .peaks import EScopePeakDetector, register
 from .rawio import EScopeRawIO
+from .registration import install, register
 
 __version__ = _escope.__version__
 
-__all__ = ["__version__", "write_nwb", "EScopeRecordingInterface", "EScopeRawIO", "EScopeIO", "EScopeRecordingExtractor", "read_escope", "default_probe",
-           "EScopePeakDetector"]
+__all__ = ["__version__", "write_nwb", "EScopeRecordingInterface", "EScopeRawIO", "EScopeIO",
+           "EScopeRecordingExtractor", "read_escope", "default_probe", "EScopePeakDetector",
+           "register"]
 
-register()
+install()
 
 
 def __getattr__(name: str) -> Any:
+    if name == "EScopePeakDetector":  # imports SpikeInterface
+        from .peaks import EScopePeakDetector
+
+        return EScopePeakDetector
     if name in ("EScopeRecordingExtractor", "read_escope", "default_probe"):
         from . import extractor
 

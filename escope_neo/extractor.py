@@ -10,10 +10,9 @@ import numpy as np
 from spikeinterface.core.core_tools import define_function_from_class
 from spikeinterface.extractors.neoextractors.neobaseextractor import NeoBaseRecordingExtractor
 
-from escope._format import PartialDataWarning, read_header
 from escope.units import conversion_factor, unit_kind
 
-from .rawio import _STREAMS, EScopeRawIO
+from .rawio import EScopeRawIO
 
 __all__ = ["EScopeRecordingExtractor", "read_escope", "default_probe"]
 
@@ -107,21 +106,35 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
     def __init__(self, file_path: str | os.PathLike, stream_id: str | None = None,
                  stream_name: str | None = None, all_annotations: bool = False,
                  use_names_as_ids: bool = False, probe=None, timezone=None) -> None:
-        stream_id = _choose_stream(file_path, stream_id, stream_name)
         if isinstance(probe, dict):  # as stored in _kwargs (JSON-safe)
             from probeinterface import Probe
 
             probe = Probe.from_dict(probe)
         neo_kwargs = self.map_to_neo_kwargs(file_path, timezone)
-        with warnings.catch_warnings():
-            # SpikeInterface knows only V, mV and uV; nV and MV channels are
-            # voltages too (their gains are fixed below).
-            warnings.filterwarnings("ignore", message="Found a mix of voltage and non-voltage")
-            NeoBaseRecordingExtractor.__init__(
-                self, stream_id=stream_id, stream_name=None, all_annotations=all_annotations,
-                use_names_as_ids=use_names_as_ids, **neo_kwargs)
+        # SpikeInterface chooses the stream, from the header the reader has
+        # parsed once; its errors (assertions, or a generic message) are
+        # replaced by one that lists this file's streams.
+        try:
+            with warnings.catch_warnings():
+                # SpikeInterface knows only V, mV and uV; nV and MV channels
+                # are voltages too (their gains are fixed below).
+                warnings.filterwarnings("ignore",
+                                        message="Found a mix of voltage and non-voltage")
+                NeoBaseRecordingExtractor.__init__(
+                    self, stream_id=stream_id, stream_name=stream_name,
+                    all_annotations=all_annotations, use_names_as_ids=use_names_as_ids,
+                    **neo_kwargs)
+        except (ValueError, AssertionError) as exc:
+            reader = getattr(self, "neo_reader", None)
+            if reader is None or getattr(reader, "header", None) is None:
+                raise
+            raise ValueError(_stream_error(file_path, reader.header["signal_streams"],
+                                           stream_id, stream_name) or str(exc)) from None
+        if stream_id is not None and stream_name is not None and stream_name != self.stream_name:
+            raise ValueError(_stream_error(file_path, self.neo_reader.header["signal_streams"],
+                                           stream_id, stream_name))
         self._kwargs.update({"file_path": str(Path(file_path).absolute()),
-                             "stream_id": stream_id,
+                             "stream_id": self.stream_id, "stream_name": None,
                              "probe": None if probe is None else probe.to_dict(array_as_list=True),
                              "timezone": None if timezone is None else str(timezone)})
         started = self.neo_reader.raw_annotations["blocks"][0].get("session_start_time")
@@ -179,34 +192,23 @@ class EScopeRecordingExtractor(NeoBaseRecordingExtractor):
         return reader
 
 
-def _choose_stream(file_path, stream_id: str | None, stream_name: str | None) -> str:
-    """The stream id to read, checked against the streams the file has."""
-    with warnings.catch_warnings():
-        # The reader built next reads the header again and warns then.
-        warnings.simplefilter("ignore", PartialDataWarning)
-        h = read_header(file_path)
-    kinds = {unit_kind(u) for u in h.units}
-    streams = [(sid, name) for name, sid, kind in _STREAMS if kind in kinds]
-    listing = ", ".join(f"{sid!r} ({name!r})" for sid, name in streams)
-    ids = [sid for sid, _ in streams]
-    names = [name for _, name in streams]
+def _stream_error(file_path, streams, stream_id: str | None, stream_name: str | None) -> str:
+    """What is wrong with the stream asked for, listing the file's streams."""
+    ids = [str(i) for i in streams["id"]]
+    names = [str(n) for n in streams["name"]]
+    listing = ", ".join(f"{sid!r} ({name!r})" for sid, name in zip(ids, names))
     if stream_id is not None and stream_name is not None:
         if stream_id not in ids or names[ids.index(stream_id)] != stream_name:
-            raise ValueError(f"{file_path}: stream_id {stream_id!r} and stream_name "
-                             f"{stream_name!r} do not match; streams are {listing}")
-    if stream_name is not None:
-        if stream_name not in names:
-            raise ValueError(f"{file_path}: no stream named {stream_name!r}; streams are "
-                             f"{listing}")
-        return ids[names.index(stream_name)]
-    if stream_id is not None:
-        if stream_id not in ids:
-            raise ValueError(f"{file_path}: no stream {stream_id!r}; streams are {listing}")
-        return stream_id
-    if len(streams) > 1:
-        raise ValueError(f"{file_path}: the recording has voltage and current channels; "
-                         f"choose a stream with stream_name: {listing}")
-    return ids[0]
+            return (f"{file_path}: stream_id {stream_id!r} and stream_name {stream_name!r} do "
+                    f"not match; streams are {listing}")
+    if stream_name is not None and stream_name not in names:
+        return f"{file_path}: no stream named {stream_name!r}; streams are {listing}"
+    if stream_id is not None and stream_id not in ids:
+        return f"{file_path}: no stream {stream_id!r}; streams are {listing}"
+    if stream_id is None and stream_name is None and len(ids) > 1:
+        return (f"{file_path}: the recording has voltage and current channels; choose a "
+                f"stream with stream_name: {listing}")
+    return ""
 
 
 read_escope = define_function_from_class(source_class=EScopeRecordingExtractor, name="read_escope")

@@ -12,7 +12,7 @@ from neo.core import Block
 from neo.io.basefromrawio import BaseFromRaw
 from neo.io.baseio import BaseIO
 
-from escope._format import resolve_paths
+from escope.format import resolve_paths
 
 from escope.units import normalize, parse_channel_scale, unit_kind
 
@@ -117,7 +117,7 @@ class EScopeIO(EScopeRawIO, BaseFromRaw):
             If the recording exists and `overwrite` is false.
         """
         import escope
-        from escope.writer import _default_config
+        from escope.writer import default_config
 
         plan = _plan_block(block)
         if plan.dropped:
@@ -131,7 +131,7 @@ class EScopeIO(EScopeRawIO, BaseFromRaw):
         gains_units = [parse_channel_scale(text) for text in plan.scale]
         n_scans = plan.data.shape[-1]
         length_s = n_scans / plan.rate if triggered else (sweep_s or 0.5)
-        config = _default_config(plan.rate, plan.names, [g for g, _ in gains_units],
+        config = default_config(plan.rate, plan.names, [g for g, _ in gains_units],
                                  [u for _, u in gains_units], length_s, triggered,
                                  plan.pretrigger_s, rundate or datetime.now().strftime(
                                      "%Y%m%d-%H%M%S"))

@@ -1,10 +1,12 @@
 """``detect_peaks(recording, method="escope")``: escope's detection as a
 SpikeInterface peak detector node.
 
-Importing :mod:`escope_neo` registers :class:`EScopePeakDetector` under the
-name ``"escope"`` in SpikeInterface's list of peak detection methods, so it
-runs in SpikeInterface pipelines (chunked, ``n_jobs``, any recording, not
-only EScope files) like the built-in methods.
+After ``import escope_neo``, :class:`EScopePeakDetector` is in SpikeInterface's
+list of peak detection methods under the name ``"escope"`` (see
+:mod:`escope_neo.registration`), so it runs in SpikeInterface pipelines
+(chunked, ``n_jobs``, any recording, not only EScope files) like the
+built-in methods. Each chunk is fed to :class:`escope.engine.SpikeDetector`,
+the engine every detection of the project uses.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from __future__ import annotations
 import numpy as np
 from spikeinterface.core.node_pipeline import PeakDetector
 
-__all__ = ["EScopePeakDetector", "register"]
+from escope import checks
+from escope.engine import SpikeDetector
+
+__all__ = ["EScopePeakDetector"]
 
 _SIGNS = {"pos": 1, "neg": -1, "both": 0}
 
@@ -54,7 +59,7 @@ class EScopePeakDetector(PeakDetector):
 
     Examples
     --------
-    >>> import escope_neo  # registers "escope"
+    >>> import escope_neo  # "escope" joins SpikeInterface's methods
     >>> import numpy as np
     >>> from spikeinterface.core import NumpyRecording
     >>> from spikeinterface.sortingcomponents.peak_detection import detect_peaks
@@ -88,8 +93,6 @@ class EScopePeakDetector(PeakDetector):
     def __init__(self, recording, peak_sign: str = "both", detect_threshold: float = 5.0,
                  tkill: float | None = 50, noise_levels=None, margin: int | None = None,
                  return_output: bool = True) -> None:
-        from escope.spikex import _check_detect_args
-
         PeakDetector.__init__(self, recording, return_output=return_output)
         self.recording = recording  # read by the first call before the pipeline
         if peak_sign not in _SIGNS:
@@ -102,8 +105,12 @@ class EScopePeakDetector(PeakDetector):
                              f"{recording.get_num_channels()} channel(s)")
         self.thresholds = noise * float(detect_threshold)
         for t in self.thresholds:
-            _check_detect_args(t, _SIGNS[peak_sign], tkill)
+            checks.threshold(t)
+        checks.tkill(tkill)
         self.polarity = _SIGNS[peak_sign]
+        # The whole job's size decides NumPy or Numba (chunks are small, the
+        # job need not be): see escope.engine.use_numpy.
+        self.job_samples = int(recording.get_total_samples()) * recording.get_num_channels()
         self.tkill = tkill
         self.margin = int(2 * (tkill or 0) + 10) if margin is None else int(margin)
         self._kwargs.update(dict(peak_sign=peak_sign, detect_threshold=detect_threshold,
@@ -113,31 +120,17 @@ class EScopePeakDetector(PeakDetector):
         return self.margin
 
     def compute(self, traces, start_frame, end_frame, segment_index, max_margin):
-        from escope import _kernels
-        from escope.analysis import _ROW
-
         x = np.ascontiguousarray(traces)
         if x.dtype.kind != "f" or x.dtype.itemsize > 8 or not x.dtype.isnative:
             x = x.astype(np.float32 if x.dtype.itemsize <= 2 else np.float64)
-        n, n_ch = x.shape
-        ones = np.ones(n_ch * max(1, _ROW // n_ch), dtype=x.dtype)
-        pos = np.zeros((n_ch, 2), dtype=np.int64)
-        ev = _kernels.detect_blocks(x.reshape(-1), n_ch, np.arange(n_ch), ones, self.thresholds,
-                                    self.polarity, np.zeros(1, np.int64),
-                                    np.full(1, n, np.int64), np.full(1, n, np.int64), pos)
-        window = -1.0 if self.tkill is None else float(self.tkill)
-        sample_index, channel_index = _kernels.chunk_peaks(ev, x.reshape(-1), n_ch, window,
-                                                           self.margin, n - self.margin)
-        peaks = np.zeros(len(sample_index), dtype=self.get_dtype())
-        peaks["sample_index"] = sample_index
-        peaks["channel_index"] = channel_index
-        peaks["amplitude"] = x[sample_index, channel_index]
+        n = len(x)
+        detector = SpikeDetector(self.thresholds, polarity=self.polarity, tkill=self.tkill,
+                                 job_samples=self.job_samples)
+        sample, channel, value = detector.feed(x, last=True).flat()
+        inside = (sample >= self.margin) & (sample < n - self.margin)
+        peaks = np.zeros(int(inside.sum()), dtype=self.get_dtype())
+        peaks["sample_index"] = sample[inside]
+        peaks["channel_index"] = channel[inside]
+        peaks["amplitude"] = value[inside]
         peaks["segment_index"] = segment_index
         return (peaks,)
-
-
-def register() -> None:
-    """Add ``"escope"`` to SpikeInterface's peak detection methods (idempotent)."""
-    from spikeinterface.sortingcomponents.peak_detection.method_list import detect_peak_methods
-
-    detect_peak_methods.setdefault("escope", EScopePeakDetector)

@@ -15,15 +15,15 @@ from neo.rawio.baserawio import (
     _spike_channel_dtype,
 )
 
-from escope._format import Header, open_samples, read_header, start_time
+from escope.format import Header, open_samples, read_header, start_time
 from escope.units import unit_kind
 
-__all__ = ["EScopeRawIO"]
+__all__ = ["EScopeRawIO", "STREAMS"]
 
 _BUFFER = "0"
 #: One stream per kind of unit, so that currents can never be read as
 #: voltages downstream: (name, id, unit kind).
-_STREAMS = (("voltage", "0", "V"), ("current", "1", "A"))
+STREAMS = (("voltage", "0", "V"), ("current", "1", "A"))
 
 
 class EScopeRawIO(BaseRawWithBufferApiIO):
@@ -99,14 +99,14 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
         }
         kinds = [unit_kind(u) for u in h.units]
         streams, self._stream_columns, self._stream_buffer_slice = [], [], {}
-        for name, stream_id, kind in _STREAMS:
+        for name, stream_id, kind in STREAMS:
             cols = np.array([c for c, k in enumerate(kinds) if k == kind], dtype=np.int64)
             if len(cols):
                 streams.append((name, stream_id, _BUFFER))
                 self._stream_columns.append(cols)
                 whole = len(cols) == h.n_channels
                 self._stream_buffer_slice[stream_id] = None if whole else cols
-        stream_of = {kind: sid for _, sid, kind in _STREAMS}
+        stream_of = {kind: sid for _, sid, kind in STREAMS}
         channels = [
             (name, name, h.rate_Hz, h.dtype.str, unit, gain, 0.0, stream_of[kind], _BUFFER)
             for name, unit, gain, kind in zip(h.channels, h.units, h.gains, kinds)
@@ -217,6 +217,9 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
                              f"<= {n})")
         return i0, i1
 
+    # Checks live where Neo's base class makes them (its stream and channel
+    # hooks); Neo has no hook for segments and sample ranges, so those are
+    # checked on the way in. _get_analogsignal_chunk only slices.
     def get_analogsignal_chunk(self, block_index=0, seg_index=0, i_start=None, i_stop=None,
                                stream_index=None, channel_indexes=None, channel_names=None,
                                channel_ids=None, prefer_slice=False):
@@ -225,18 +228,32 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
         outside the segment raise IndexError naming the segment's length."""
         self._check_segment(block_index, seg_index)
         i_start, i_stop = self._check_samples(seg_index, i_start, i_stop)
+        return super().get_analogsignal_chunk(block_index, seg_index, i_start, i_stop,
+                                              stream_index, channel_indexes, channel_names,
+                                              channel_ids, prefer_slice)
+
+    def _stream_listing(self) -> str:
         streams = self.header["signal_streams"]
-        listing = ", ".join(
+        return ", ".join(
             f"{i} {str(name)!r} ({', '.join(self._h.channels[c] for c in cols)})"
             for i, (name, cols) in enumerate(zip(streams["name"], self._stream_columns)))
-        if stream_index is None and len(streams) > 1:
-            raise ValueError(f"{self.filename}: several streams, give stream_index: {listing}")
-        if stream_index is not None and (isinstance(stream_index, bool) or not isinstance(
-                stream_index, (int, np.integer)) or not 0 <= stream_index < len(streams)):
-            raise IndexError(f"{self.filename}: stream {stream_index!r} does not exist; "
-                             f"streams are {listing}")
-        stream = 0 if stream_index is None else int(stream_index)
-        known = [self._h.channels[c] for c in self._stream_columns[stream]]
+
+    def _get_stream_index_from_arg(self, stream_index_arg):
+        n = len(self.header["signal_streams"])
+        if stream_index_arg is None:
+            if n > 1:
+                raise ValueError(f"{self.filename}: several streams, give stream_index: "
+                                 f"{self._stream_listing()}")
+            return 0
+        if (isinstance(stream_index_arg, bool)
+                or not isinstance(stream_index_arg, (int, np.integer))
+                or not 0 <= stream_index_arg < n):
+            raise IndexError(f"{self.filename}: stream {stream_index_arg!r} does not exist; "
+                             f"streams are {self._stream_listing()}")
+        return int(stream_index_arg)
+
+    def _get_channel_indexes(self, stream_index, channel_indexes, channel_names, channel_ids):
+        known = [self._h.channels[c] for c in self._stream_columns[stream_index]]
         for given in (channel_names, channel_ids):
             missing = [] if given is None else [str(c) for c in given if c not in known]
             if missing:
@@ -247,10 +264,10 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
                 bad = idx[(idx < -len(known)) | (idx >= len(known))].tolist()
                 if bad:
                     raise IndexError(f"{self.filename}: channel index {bad} out of range for "
-                                     f"{len(known)} channel(s) {known} of stream {stream}")
-        return super().get_analogsignal_chunk(block_index, seg_index, i_start, i_stop,
-                                              stream_index, channel_indexes, channel_names,
-                                              channel_ids, prefer_slice)
+                                     f"{len(known)} channel(s) {known} of stream "
+                                     f"{stream_index}")
+        return super()._get_channel_indexes(stream_index, channel_indexes, channel_names,
+                                            channel_ids)
 
     def _get_analogsignal_buffer_description(self, block_index: int, seg_index: int,
                                              buffer_id: str) -> dict:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from escope._format import encode_config
+from escope.format import encode_config
 
 
 def settings(

@@ -22,15 +22,17 @@ SETTINGS = settings(max_examples=120, deadline=None,
 
 @pytest.fixture(autouse=True, params=["numba", "numpy"])
 def recording_path(request):
-    """Every test runs on both recording-level implementations: the Numba
+    """Every test runs on both implementations of the engine: the Numba
     kernels over the interleaved file, and NumPy channel by channel (small
-    recordings). The per-channel references keep their own defaults."""
-    from escope import analysis
+    recordings); the one switch, escope.engine.SMALL_INPUT, sets both the
+    recording-level and the per-channel functions (each of which
+    test_spikex checks against the plain reference)."""
+    from escope import engine
 
-    old = analysis.SMALL_RECORDING
-    analysis.SMALL_RECORDING = -1 if request.param == "numba" else 1 << 62
+    old = engine.SMALL_INPUT
+    engine.SMALL_INPUT = -1 if request.param == "numba" else 1 << 62
     yield request.param
-    analysis.SMALL_RECORDING = old
+    engine.SMALL_INPUT = old
 
 
 @st.composite
@@ -69,7 +71,7 @@ def recordings(draw, tmp_path_factory):
 def _per_channel_spikes(rec, c, thr, units, start, stop, **kw):
     y = rec.data(c, units, start=start, stop=stop) if units else rec.data(c, start=start,
                                                                            stop=stop)[0]
-    offset = rec._window(start, stop).start
+    offset = rec.window(start, stop).start
     found = detectspikes(y, thr, **kw)
     return [f + offset for f in found] if isinstance(found, list) else found + offset
 

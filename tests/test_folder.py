@@ -231,20 +231,22 @@ def test_interrupted_run_leaves_outputs_whole(lab, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(batch, "_parquet", boom)  # after the CSV tables
-    real_concatenate = batch._concatenate
+    from escope._atomic import replace_atomically
+
+    monkeypatch.setattr(batch, "parquet", boom)  # after the CSV tables
+    real_concatenate = batch.concatenate
 
     def half(target, header, sources):
         def body(f):
             f.write(b"recording,chan")  # a partial table...
             raise KeyboardInterrupt  # ...then the user presses Ctrl-C
 
-        batch._write(target, body)
+        replace_atomically(target, body)
 
-    monkeypatch.setattr(batch, "_concatenate", half)
+    monkeypatch.setattr(batch, "concatenate", half)
     with pytest.raises(KeyboardInterrupt):
         detect_folder([lab], out, jobs=1, force=True, progress=False)
-    monkeypatch.setattr(batch, "_concatenate", real_concatenate)
+    monkeypatch.setattr(batch, "concatenate", real_concatenate)
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert after == before
     assert not [p for p in out.rglob(".*")]  # no temporaries left

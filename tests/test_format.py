@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from escope import FormatError, Recording
-from escope._format import decode_config, encode_config, read_header
+from escope.format import decode_config, encode_config, read_header
 from tests.makefiles import make_files
 
 RAW = np.arange(20, dtype=np.float32).reshape(2, 10)

@@ -80,7 +80,7 @@ def test_fixture_opens_with_samples_layout_units_version(tmp_path, name):
     assert cfg["colors"][0] == (255, 0, 0, 255)
     assert cfg["hori"]["xlim"] == [0, 10]
     assert cfg["trig"]["count"] == float("inf")
-    json.dumps(escope._format.encode_config(cfg))  # JSON-able, as convert needs
+    json.dumps(escope.format.encode_config(cfg))  # JSON-able, as convert needs
     if kind == "triggered":
         delay = kw["delay_div"]
         assert rec.trigger_index == int(delay * cfg["hori"]["s_div"] * 20000)

@@ -24,12 +24,12 @@ SETTINGS = settings(max_examples=150, deadline=None,
 def implementation(request):
     """Every test runs on both implementations: NumPy (short traces) and the
     Numba kernels; the fixture sets the length at which one hands over."""
-    from escope import spikex
+    from escope import engine
 
-    old = spikex.SMALL_INPUT
-    spikex.SMALL_INPUT = 1 << 62 if request.param == "numpy" else -1
+    old = engine.SMALL_INPUT
+    engine.SMALL_INPUT = 1 << 62 if request.param == "numpy" else -1
     yield request.param
-    spikex.SMALL_INPUT = old
+    engine.SMALL_INPUT = old
 
 
 @st.composite
@@ -375,7 +375,7 @@ def test_int8_minimum_is_pruned_like_its_float_value():
 @given(seed=st.integers(0, 2**32 - 1), n_ch=st.integers(1, 5),
        window=st.sampled_from([-1.0, 0, 3, 50]), margin=st.sampled_from([0, 7]))
 def test_chunk_peaks_is_tkill_per_channel_and_sign(seed, n_ch, window, margin):
-    from escope import _kernels
+    from escope.kernels import blocks
 
     rng = np.random.default_rng(seed)
     n = 400
@@ -389,8 +389,9 @@ def test_chunk_peaks_is_tkill_per_channel_and_sign(seed, n_ch, window, margin):
     rng.shuffle(rows)  # groups interleaved, each still in time order after a stable sort
     rows.sort(key=lambda r: r[2])
     ev = np.array(rows, dtype=np.int64).reshape(-1, 5)
-    sample, channel = _kernels.chunk_peaks(ev, x.reshape(-1), n_ch, float(window), margin,
-                                           n - margin)
+    sample, channel = blocks.chunk_peaks(ev, x.reshape(-1), n_ch, np.arange(n_ch),
+                                         np.ones(n_ch, x.dtype), float(window), margin,
+                                         n - margin)
     want = []
     for c in range(n_ch):
         for s, sign in ((0, 1), (1, -1)):
@@ -416,7 +417,7 @@ def test_detectspikes_more_events_than_one_buffer():
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 60),
        window=st.sampled_from([0, 0.5, 1, 2.5, 7, 30, 1e300, float("inf")]))
 def test_tkill_kernel_matches_reference(seed, n, window):
-    from escope import _kernels
+    from escope.kernels import prune as _kernels
 
     rng = np.random.default_rng(seed)
     peaks = np.sort(rng.choice(300, n, replace=False)).astype(np.int64)
@@ -430,7 +431,7 @@ def test_tkill_kernel_matches_reference(seed, n, window):
        kind=st.sampled_from(["normal", "few values", "sorted", "reversed", "periodic"]),
        where=st.floats(0, 1))
 def test_kth_smallest_is_exact(seed, n, kind, where):
-    from escope import _kernels
+    from escope.kernels import noise as _kernels
 
     rng = np.random.default_rng(seed)
     values = {"normal": lambda: rng.normal(1, 0.1, n),
@@ -443,7 +444,7 @@ def test_kth_smallest_is_exact(seed, n, kind, where):
 
 
 def test_kth_smallest_when_its_sample_misleads():
-    from escope import _kernels
+    from escope.kernels import noise as _kernels
 
     # Every sampled position holds the smallest value: the sample's bracket
     # misses rank k and the full partition must take over.

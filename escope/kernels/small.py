@@ -1,14 +1,14 @@
-"""NumPy versions of the kernels, for short traces.
+"""NumPy versions of the detection and noise kernels, for short inputs.
 
 A process pays about 0.4 s the first time it runs any Numba kernel (numba
 loads its typing registries, which import scipy.linalg, and tearing them
 down slows the interpreter's exit), even with the compiled code cached on
 disk. For a trace of a few hundred thousand samples that is a hundred times
-the work itself, so :func:`escope.rmsnoise` and :func:`escope.detectspikes`
-use these vectorized NumPy versions below :data:`escope.spikex.SMALL_INPUT`
-samples. They follow the same rules as the kernels in
-:mod:`escope._kernels` (the tests run every property test on both): spike
-indices are identical, chunk variances equal to rounding.
+the work itself, so the engine (:mod:`escope.engine`) uses these vectorized
+NumPy versions for inputs of at most :data:`escope.engine.SMALL_INPUT`
+samples. They follow the same rules as the Numba kernels (the tests run
+every property test on both): spike indices are identical, chunk variances
+equal to rounding. This module imports NumPy only.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 
 def chunk_var(x: np.ndarray, chunksize: int) -> np.ndarray:
-    """:func:`escope._kernels.chunk_var`: the population variance of each
+    """:func:`escope.kernels.noise.chunk_var`: the population variance of each
     whole chunk whose variance is finite (no NaN or ±inf in it)."""
     n = len(x) // chunksize
     chunks = np.asarray(x[: n * chunksize], dtype=np.float64).reshape(n, chunksize)
@@ -31,16 +31,22 @@ def chunk_var(x: np.ndarray, chunksize: int) -> np.ndarray:
     return np.maximum(var, 0.0)
 
 
-def _events(x: np.ndarray, sign: int, thr: float) -> tuple[np.ndarray, np.ndarray]:
+def events(x: np.ndarray, sign: int, thr: float, start: int = 0,
+           stream: bool = False) -> tuple[np.ndarray, np.ndarray, tuple | None]:
     """Peaks and heights (``sign * x`` in float64) of the Schmitt events of
-    one sign: on at ``sign * x >= thr``, off at ``sign * x <= 0``."""
+    one sign opening at `start` or later: on at ``sign * x >= thr``, off at
+    ``sign * x <= 0``. With `stream`, an event that reaches the end of `x`
+    is not closed there: it is returned apart as ``(first sample, peak so
+    far, its value)`` (else None)."""
     if sign > 0:
         opens, closes = x >= thr, x <= 0
     else:
         opens, closes = x <= -thr, x >= 0
     o = np.flatnonzero(opens)
+    if start:
+        o = o[o >= start]
     if not len(o):
-        return o, np.empty(0)
+        return o, np.empty(0), None
     c = np.flatnonzero(closes)
     # Closing samples cut the trace into segments; an event opens at the
     # first opening sample of a segment and closes at the segment's end.
@@ -65,11 +71,15 @@ def _events(x: np.ndarray, sign: int, thr: float) -> tuple[np.ndarray, np.ndarra
     hit = np.flatnonzero(x[pos] == best[event])
     _, at = np.unique(event[hit], return_index=True)
     peaks = pos[hit[at]]
-    return peaks, sign * x[peaks].astype(np.float64)
+    still_open = None
+    if stream and ioff[-1] == len(x):
+        still_open = (int(ion[-1]), int(peaks[-1]), x[peaks[-1]])
+        peaks = peaks[:-1]
+    return peaks, sign * x[peaks].astype(np.float64), still_open
 
 
 def tkill(peaks: np.ndarray, heights: np.ndarray, window: float) -> np.ndarray:
-    """:func:`escope._kernels.tkill`, a whole pass at a time.
+    """:func:`escope.kernels.prune.tkill`, a whole pass at a time.
 
     Within a pass, peak ``k + 1`` is zeroed by peak ``k`` when they are
     close, ``h[k] >= h[k + 1]`` and ``k`` itself was not zeroed by ``k - 1``;
@@ -93,14 +103,14 @@ def tkill(peaks: np.ndarray, heights: np.ndarray, window: float) -> np.ndarray:
 
 
 def detect(x: np.ndarray, thr: float, polarity: int, window: float | None) -> np.ndarray:
-    """:func:`escope._kernels.detect_trace`: peaks of both signs (as
+    """:func:`escope.kernels.trace.detect_trace`: peaks of both signs (as
     `polarity` allows), each pruned by :func:`tkill` unless `window` is
     None, merged in ascending order."""
     found = []
     for sign in (1, -1):
         if polarity not in (0, sign):
             continue
-        peaks, heights = _events(x, sign, thr)
+        peaks, heights, _ = events(x, sign, thr)
         if window is not None and len(peaks) > 1:
             peaks = tkill(peaks, heights, window)
         found.append(peaks)
