@@ -43,7 +43,8 @@ import numpy as np
 from .units import parse_channel_scale
 
 __all__ = ["LegacyError", "load_settings", "parse_summary", "settings_fields",
-           "STRUCT_MODULES"]
+           "STRUCT_MODULES", "MAX_SUMMARY_BYTES", "bool_setting", "disagreement",
+           "generation_of_summary"]
 
 #: Module paths of the settings class: 1.x, 2.0 installed, 2.0 run from source.
 STRUCT_MODULES = {"escopelib.Struct": 1, "escope_wagenadl.escopelib.Struct": 2,

@@ -12,7 +12,7 @@ recording from before 3.0, whose ``NAME.escope`` is not JSON, its
 - Downloads stream to disk (never the whole file in memory) under a hidden
   temporary name and are renamed when complete, so an interrupted download
   leaves nothing that looks complete. Downloads of one file take turns (see
-  :mod:`escope._atomic`), and the temporaries of a download that was killed
+  :mod:`escope.atomic`), and the temporaries of a download that was killed
   are deleted by the next download of that file.
 - Files are cached by folder URL and query under ``ESCOPE_CACHE_DIR``
   (``~`` is expanded; default: the user cache folder,
@@ -40,7 +40,7 @@ import urllib.parse
 from pathlib import Path
 from typing import BinaryIO
 
-from . import _atomic
+from . import atomic
 from .format import EXTENSIONS
 from .progress import progress_bar
 
@@ -175,7 +175,7 @@ def _download(url: str, target: Path, progress: bool, max_bytes: int | None = No
     target.parent.mkdir(parents=True, exist_ok=True)
     # Another process may be downloading the same file: the lock makes this
     # one wait, and the download is skipped if the file is there by then.
-    _atomic.replace_atomically(target, lambda f: _stream(url, f, progress, max_bytes),
+    atomic.replace_atomically(target, lambda f: _stream(url, f, progress, max_bytes),
                                unless_exists=True)
 
 

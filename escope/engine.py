@@ -548,10 +548,9 @@ class SpikeDetector:
         x = self._events.prepare(block)
         if last and self._idle():
             return self._whole(x)
-        found = self._events._feed(x)
-        if last:
+        self._absorb(self._events._feed(x))
+        if last:  # the events still open end with the segment: they come last
             self._absorb(self._events.end_segment())
-        self._absorb(found)
         return self._emit(last)
 
     def finish(self) -> StreamSpikes:

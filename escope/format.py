@@ -332,6 +332,22 @@ def needs_config_file(sidecar: Any) -> bool:
     return m is not None and (int(m.group(1)), int(m.group(2) or 0)) < (3, 3)
 
 
+def _finish_interrupted_write(escope_path: Path, dat_path: Path) -> None:
+    """A write of this recording killed mid-commit left a journal: finish
+    it first (see :func:`escope.write`), so that the name opens as the
+    whole new recording, never as a mix or as nothing."""
+    from . import atomic
+
+    try:
+        atomic.recover([dat_path, escope_path])
+    except atomic.JournalError as exc:
+        raise FormatError(f"{exc.filename}: {exc.strerror}") from None
+    except OSError as exc:
+        raise FormatError(f"{escope_path}: a write of this recording was interrupted and "
+                          f"cannot be finished here ({exc.strerror or exc}); open it where "
+                          "its folder can be written") from None
+
+
 def _looks_like_pickle(raw: bytes) -> bool:
     # Protocol 2+ starts with PROTO (0x80); protocol 0 settings with GLOBAL
     # ("ccopy_reg\n_reconstructor") or MARK. No JSON text starts so.
@@ -352,6 +368,7 @@ def read_header(filename: str | os.PathLike) -> Header:
         If the sidecar, the ``.dat`` or a needed ``.config`` is missing.
     """
     escope_path, dat_path, config_path = resolve_paths(filename)
+    _finish_interrupted_write(escope_path, dat_path)
     txt_path = escope_path.with_name(escope_path.stem + ".txt")
     given = Path(os.fsdecode(os.fspath(filename)))
     if given.is_dir():
@@ -471,15 +488,24 @@ def _describe_json(escope_path: Path, config_path: Path, raw: bytes) -> _Descrip
 
 def _describe_legacy(escope_path: Path, raw: bytes | None, txt_path: Path) -> _Description:
     """A 1.x/2.0 recording: pickled settings and/or the ``.txt`` summary."""
-    from . import _legacy
+    from ._legacy import (
+        LegacyError,
+        MAX_SUMMARY_BYTES,
+        bool_setting,
+        disagreement,
+        generation_of_summary,
+        load_settings,
+        parse_summary,
+        settings_fields,
+    )
 
     config: dict | None = None
     generation = 0
     why_lost = f"{escope_path.name} is missing"
     if raw is not None:
         try:
-            config, generation = _legacy.load_settings(raw)
-        except _legacy.LegacyError as exc:
+            config, generation = load_settings(raw)
+        except LegacyError as exc:
             if not txt_path.is_file():
                 raise FormatError(f"{escope_path}: old EScope settings (a pickle) that cannot "
                                   f"be read safely: {exc}") from None
@@ -487,29 +513,29 @@ def _describe_legacy(escope_path: Path, raw: bytes | None, txt_path: Path) -> _D
     txt = None
     if txt_path.is_file():
         try:
-            txt = _legacy.parse_summary(read_small_file(txt_path, "summary",
-                                                        _legacy.MAX_SUMMARY_BYTES))
-        except _legacy.LegacyError as exc:
+            txt = parse_summary(read_small_file(txt_path, "summary",
+                                                        MAX_SUMMARY_BYTES))
+        except LegacyError as exc:
             raise FormatError(f"{txt_path}: not an EScope summary: {exc}") from None
     fields = None
     if config is not None:
         try:
-            fields = _legacy.settings_fields(config)
-        except _legacy.LegacyError as exc:
+            fields = settings_fields(config)
+        except LegacyError as exc:
             raise FormatError(f"{escope_path}: {exc}") from None
         if txt is not None:
-            problem = _legacy.disagreement(txt, fields, str(txt_path), str(escope_path))
+            problem = disagreement(txt, fields, str(txt_path), str(escope_path))
             if problem:
                 raise FormatError(problem)
         # The two flags that decide the layout, as 3.x files hold them.
-        config["capt_enable"] = _legacy.bool_setting(config, "capt_enable")
+        config["capt_enable"] = bool_setting(config, "capt_enable")
         if isinstance(config.get("trig"), dict):
-            config["trig"]["enable"] = _legacy.bool_setting(config, "trig.enable")
+            config["trig"]["enable"] = bool_setting(config, "trig.enable")
     kind = None
     if fields is None:
         assert txt is not None  # the caller saw the .txt
         fields = txt
-        generation = _legacy.generation_of_summary(txt)
+        generation = generation_of_summary(txt)
         config = {}
         kind = "sweep" if _SAVED_SWEEP_RE.match(escope_path.stem) else "continuous"
         tail = ("" if kind == "sweep" else

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from ._atomic import replace_atomically
+from .atomic import replace_atomically
 
 __all__ = ["SPIKE_COLUMNS", "SUMMARY_COLUMNS", "analyse_recording", "safe_analysis",
            "summary_csv", "write_text", "write_part", "part_is_whole", "concatenate",

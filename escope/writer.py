@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _atomic
+from . import atomic
 from .format import encode_config, resolve_paths
 from .units import parse_channel_scale
 
@@ -94,30 +94,6 @@ def _refuse_existing(*paths: Path) -> None:
             raise FileExistsError(17, "recording exists (pass overwrite=True)", str(p))
 
 
-def _commit(tmp_dat: Path, tmp_escope: Path, dat_path: Path, escope_path: Path) -> None:
-    """Rename the new files into place so that at every instant the final
-    names hold the whole old recording, the whole new one, or no sidecar
-    (which does not open)."""
-    hidden = None
-    if os.path.lexists(escope_path):
-        # The old sidecar must never stand beside the new samples: hide it
-        # first (as a temporary, so that a crash here leaves it to be
-        # cleaned up with the other temporaries).
-        fd, hidden = _atomic.create_temp(escope_path)
-        os.close(fd)
-        os.replace(escope_path, hidden)
-    try:
-        os.replace(tmp_dat, dat_path)
-    except BaseException:
-        if hidden is not None:
-            os.replace(hidden, escope_path)  # the old samples are still in place
-        raise
-    os.replace(tmp_escope, escope_path)
-    if hidden is not None:
-        _atomic.unlink_quietly(hidden)
-    _atomic.fsync_dir(escope_path.parent)
-
-
 def write(
     path: str | os.PathLike,
     data: Any,
@@ -180,10 +156,14 @@ def write(
     Notes
     -----
     Writing is exclusive and crash-safe. Both files are written under hidden
-    temporary names (``.NAME.dat.<hex>.part``) and renamed into place, the
-    sidecar last; when overwriting, the old sidecar is removed before the new
-    samples take its ``.dat``'s name. So at every instant the final names
-    hold the whole old recording, the whole new one, or nothing that opens.
+    temporary names (``.NAME.dat.<hex>.part``), then a journal
+    (``.NAME.escope.commit``) records the renames about to happen, and they
+    are made, the sidecar last (when overwriting, the old sidecar is out of
+    sight while the samples change). A write killed before the journal
+    exists changed nothing; one killed after it is finished by the next
+    :class:`escope.Recording` that opens the name, or the next write. So
+    opening the name gives the whole old recording or the whole new one,
+    never a mix, and an interrupted overwrite never loses the recording.
     Writers of one name take turns (an advisory lock on ``.NAME.escope.lock``),
     so of two writers with ``overwrite=False`` exactly one succeeds; each
     writer first deletes the temporaries a killed writer left behind. Files
@@ -274,19 +254,24 @@ def write(
             for i in range(0, len(sweep), step):
                 f.write(np.ascontiguousarray(sweep[i : i + step], dtype="<f4").tobytes())
 
-    with _atomic.name_lock(escope_path):
-        for final in (dat_path, escope_path):
-            _atomic.remove_stale_temps(final)
+    with atomic.name_lock(escope_path):
+        # A commit a killed writer left half done is finished first (it
+        # needs its temporaries), then the other leftovers of dead writers go.
+        atomic.recover([dat_path, escope_path], locked=True)
+        for final in (dat_path, escope_path, atomic.journal_path(escope_path)):
+            atomic.remove_stale_temps(final)
         if not overwrite:
             _refuse_existing(escope_path, dat_path)  # another writer may have been first
-        tmp_dat = _atomic.write_temp(dat_path, write_samples)
+        tmp_dat = atomic.write_temp(dat_path, write_samples)
         tmp_escope = None
         try:
-            tmp_escope = _atomic.write_temp(escope_path, lambda f: f.write(text.encode("utf-8")))
-            _commit(tmp_dat, tmp_escope, dat_path, escope_path)
+            tmp_escope = atomic.write_temp(escope_path, lambda f: f.write(text.encode("utf-8")))
+            atomic.replace_together([(tmp_dat, dat_path), (tmp_escope, escope_path)])
         except BaseException:
-            for tmp in (tmp_dat, tmp_escope):
-                if tmp is not None:
-                    _atomic.unlink_quietly(tmp)
+            # Unless a journal still needs them to finish the commit.
+            if not os.path.lexists(atomic.journal_path(escope_path)):
+                for tmp in (tmp_dat, tmp_escope):
+                    if tmp is not None:
+                        atomic.unlink_quietly(tmp)
             raise
     return escope_path

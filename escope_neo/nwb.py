@@ -94,7 +94,7 @@ def write_nwb(path: str | os.PathLike, output: str | os.PathLike | None = None, 
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.ecephys import ElectricalSeries
 
-    from escope import _atomic
+    from escope.atomic import replace_atomically
 
     rec = Recording(path)
     h = rec.header
@@ -152,23 +152,19 @@ def write_nwb(path: str | os.PathLike, output: str | os.PathLike | None = None, 
                           trigger_time=n * duration + rec.pretrigger_s)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    with _atomic.name_lock(out):
-        fd, tmp = _atomic.create_temp(out)
-        os.close(fd)
-        try:
-            with warnings.catch_warnings():
-                # the temporary name does not end in .nwb; the final one does
-                warnings.filterwarnings("ignore", message="The file path provided")
-                with NWBHDF5IO(str(tmp), "w") as io:
-                    io.write(nwb)
-                if validate:
-                    errors = _validate(pynwb, tmp)
-                    if errors:
-                        raise ValueError(f"{out}: the NWB file does not validate: {errors[:3]}")
-            os.replace(tmp, out)
-        except BaseException:
-            _atomic.unlink_quietly(tmp)
-            raise
+
+    def body(tmp) -> None:
+        with warnings.catch_warnings():
+            # the temporary name does not end in .nwb; the final one does
+            warnings.filterwarnings("ignore", message="The file path provided")
+            with NWBHDF5IO(str(tmp), "w") as io:
+                io.write(nwb)
+            if validate:
+                errors = _validate(pynwb, tmp)
+                if errors:
+                    raise ValueError(f"{out}: the NWB file does not validate: {errors[:3]}")
+
+    replace_atomically(out, body, by_path=True)
     return out
 
 

@@ -231,7 +231,7 @@ def test_interrupted_run_leaves_outputs_whole(lab, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    from escope._atomic import replace_atomically
+    from escope.atomic import replace_atomically
 
     monkeypatch.setattr(batch, "parquet", boom)  # after the CSV tables
     real_concatenate = batch.concatenate

@@ -18,7 +18,7 @@ import pytest
 
 import escope
 from escope import FormatError, Recording
-from escope._atomic import name_lock
+from escope.atomic import name_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -128,7 +128,7 @@ def test_stale_temporaries_are_removed_and_others_kept(tmp_path):
 def test_a_live_writers_temporary_is_not_touched(tmp_path):
     holder = f"""
 import time, pathlib
-from escope._atomic import name_lock, create_temp
+from escope.atomic import name_lock, create_temp
 final = pathlib.Path({str(tmp_path / 'r.escope')!r})
 with name_lock(final):
     fd, tmp = create_temp(final.with_name('r.dat'))
