@@ -17,7 +17,7 @@ Also: a fresh process that imports escope, opens the real recording in
 ../shared/data and runs rmsnoise + detectspikes on both channels, with the
 JIT cache warm (short traces run on NumPy); and the same forced onto the
 Numba kernels, which is what a process pays when its first analysis is
-longer than ``escope.spikex.SMALL_INPUT`` samples.
+longer than ``escope.engine.SMALL_INPUT`` samples.
 
 Usage::
 
@@ -97,8 +97,8 @@ print(time.perf_counter() - t0)
 
 
 # The same job forced onto the Numba kernels even for this short recording.
-FRESH_KERNELS = FRESH.replace("import escope\n", "import escope, escope.spikex\n"
-                              "escope.spikex.SMALL_INPUT = -1\n")
+FRESH_KERNELS = FRESH.replace("import escope\n", "import escope, escope.engine\n"
+                              "escope.engine.SMALL_INPUT = -1\n")
 
 
 def fresh_process(code: str, repeat: int) -> tuple[float, float, float] | str:

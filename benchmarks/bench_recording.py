@@ -117,11 +117,12 @@ def si_peaks(path: Path, method: str, n_jobs: int) -> int:
 MEMORY = r"""
 import sys, threading, time
 sys.path.insert(0, {root!r})
-import numpy as np, escope, escope.analysis, escope._kernels, escope._noise  # imports first
+import numpy as np, escope, escope.analysis, escope.engine  # imports first
+import escope.kernels.blocks, escope.kernels.noise, escope.kernels.prune
 
 # Load the compiled kernels (numba's cache) before measuring: that is code,
 # not data, and the same for any file. The window must be longer than what
-# is analysed with NumPy (escope.analysis.SMALL_RECORDING samples), or the
+# is analysed with NumPy (escope.engine.SMALL_INPUT samples), or the
 # kernels would first load during the measured job.
 warm = escope.Recording({path!r})
 warm.rmsnoise(n_jobs=1, start=0, stop=10.0)

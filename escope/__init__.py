@@ -41,6 +41,8 @@ __all__ = [
     "DownloadError",
     "rmsnoise",
     "detectspikes",
+    "SpikeDetector",
+    "NoiseEstimator",
     "units",
     "peakx",
     "spikex",
@@ -50,8 +52,10 @@ __all__ = [
 ]
 
 _SUBMODULES = {"units", "peakx", "spikex", "loader", "analysis", "folder", "batch",
-               "conversion"}
+               "conversion", "engine", "format", "checks", "report", "tables", "atomic",
+               "progress", "kernels"}
 _LAZY = {"rmsnoise": "spikex", "detectspikes": "spikex", "DownloadError": "_remote",
+         "SpikeDetector": "engine", "NoiseEstimator": "engine",
          "scan": "folder", "detect_folder": "batch", "convert": "conversion"}
 
 

@@ -153,11 +153,12 @@ def continue_event(y: np.ndarray, sign: int, best: int, best_value: Any,
 class StreamSpikes:
     """Spikes handed out by :class:`SpikeDetector`: per channel, ascending
     int64 sample indices and the peak values (float64, in the units of the
-    samples times their gains)."""
+    samples times their gains; None from a detector made with
+    ``values=False`` where they were not needed)."""
 
     __slots__ = ("indices", "values", "_flat")
 
-    def __init__(self, indices: list[np.ndarray], values: list[np.ndarray],
+    def __init__(self, indices: list[np.ndarray], values: list[np.ndarray] | None,
                  flat: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
         self.indices = indices
         self.values = values
@@ -167,7 +168,7 @@ class StreamSpikes:
         return sum(len(i) for i in self.indices)
 
     def __iter__(self):
-        return iter(zip(self.indices, self.values))
+        return iter(zip(self.indices, self.values or [None] * len(self.indices)))
 
     def __repr__(self) -> str:
         return f"<StreamSpikes {[len(i) for i in self.indices]}>"
@@ -180,7 +181,8 @@ class StreamSpikes:
             channel = np.concatenate([np.full(len(i), c, np.int64)
                                       for c, i in enumerate(self.indices)]) if self.indices \
                 else np.empty(0, np.int64)
-            value = np.concatenate(self.values) if self.values else np.empty(0)
+            value = (np.concatenate(self.values) if self.values
+                     else np.full(len(sample), np.nan))
             order = np.lexsort((channel, sample))
             self._flat = (sample[order], channel[order], value[order])
         return self._flat
@@ -194,6 +196,16 @@ class StreamSpikes:
 # --------------------------------------------------------------------------- events
 _EMPTY_I = np.empty(0, np.int64)
 _EMPTY_F = np.empty(0, np.float64)
+
+
+def _join(parts: list[tuple[Any, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Pieces of (peaks, values) in time order, as one pair of arrays."""
+    if not parts:
+        return _EMPTY_I, _EMPTY_F
+    if len(parts) == 1:
+        return (np.asarray(parts[0][0], np.int64), np.asarray(parts[0][1], np.float64))
+    return (np.concatenate([p for p, _ in parts]).astype(np.int64, copy=False),
+            np.concatenate([v for _, v in parts]).astype(np.float64, copy=False))
 
 
 class EventStream:
@@ -249,6 +261,7 @@ class EventStream:
         self.best_value: np.ndarray | None = None
         self.dtype: np.dtype | None = None
         self.width: int | None = None
+        self._tile: np.ndarray | None = None
 
     @property
     def n_channels(self) -> int:
@@ -311,12 +324,12 @@ class EventStream:
     def gain_tile(self) -> np.ndarray:
         """Every column's gain (1 where not a channel) in the stream's dtype,
         repeated over a row of about 64 samples: the kernels' unit."""
-        from .kernels.common import ROW
-
-        g = np.ones(self.width, dtype=self.dtype)
-        if self.gains is not None:
-            g[self.columns] = self.gains.astype(self.dtype)
-        return np.tile(g, max(1, ROW // self.width))
+        if self._tile is None:
+            g = np.ones(self.width, dtype=self.dtype)
+            if self.gains is not None:
+                g[self.columns] = self.gains.astype(self.dtype)
+            self._tile = np.tile(g, max(1, 64 // self.width))
+        return self._tile
 
     def _sign_polarity(self, signs: Sequence[int]) -> int:
         return 0 if len(signs) == 2 else (1 if signs[0] == 0 else -1)
@@ -387,30 +400,24 @@ class EventStream:
                         self._set_open(k, s, still[3 * s + 1] + at, still[3 * s + 2] + at,
                                        bvs[s])
         else:
-            from .kernels.blocks import detect_blocks
+            from .kernels.blocks import detect_blocks, group_events
 
-            one = np.zeros(1, np.int64)
             ends = np.full(1, n, np.int64)
-            pos = np.ascontiguousarray(local)
-            ev = detect_blocks(x.reshape(-1), self.width, self.columns, self.gain_tile(),
-                               self.thresholds, self._sign_polarity(signs), one, ends, ends, pos)
-            if len(ev):
-                g = self.gain_tile()
-                raw = x.reshape(-1)[ev[:, 4] * self.width + self.columns[ev[:, 0]]]
-                values = np.multiply(raw, g[self.columns[ev[:, 0]]]).astype(np.float64)
-                still = ev[:, 3] == n
-                for i in np.flatnonzero(still):
-                    k, s = int(ev[i, 0]), int(ev[i, 1])
-                    self._set_open(k, s, ev[i, 2] + at, ev[i, 4] + at,
-                                   x[ev[i, 4], self.columns[k]] * g[self.columns[k]])
-                keep = ~still
-                key = ev[keep, 0] * 2 + ev[keep, 1]
-                order = np.argsort(key, kind="stable")
-                bounds = np.cumsum(np.bincount(key, minlength=2 * K))[:-1]
-                for g_i, (peaks, vals) in enumerate(zip(np.split(ev[keep, 4][order] + at, bounds),
-                                                        np.split(values[keep][order], bounds))):
-                    if len(peaks):
-                        found[g_i // 2][g_i % 2].append((peaks, vals))
+            xf = x.reshape(-1)
+            g = self.gain_tile()
+            ev = detect_blocks(xf, self.width, self.columns, g, self.thresholds,
+                               self._sign_polarity(signs), np.zeros(1, np.int64), ends, ends,
+                               np.ascontiguousarray(local))
+            peaks, values, bounds, still = group_events(ev, xf, self.width, self.columns, g, K,
+                                                        n, at)
+            for i in still:
+                k, s = int(ev[i, 0]), int(ev[i, 1])
+                col = self.columns[k]
+                self._set_open(k, s, ev[i, 2] + at, ev[i, 4] + at, x[ev[i, 4], col] * g[col])
+            for grp in range(2 * K):
+                a, b = bounds[grp], bounds[grp + 1]
+                if b > a:
+                    found[grp // 2][grp % 2].append((peaks[a:b], values[a:b]))
         # Every sample of the block was looked at: what opens next opens later.
         self.position = at + n
         self.pos[:] = self.position
@@ -423,20 +430,7 @@ class EventStream:
 
     @staticmethod
     def _collect(found) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-        out = []
-        for per_sign in found:
-            row = []
-            for parts in per_sign:
-                if not parts:
-                    row.append((_EMPTY_I, _EMPTY_F))
-                elif len(parts) == 1:
-                    row.append((np.asarray(parts[0][0], np.int64),
-                                np.asarray(parts[0][1], np.float64)))
-                else:
-                    row.append((np.concatenate([p for p, _ in parts]).astype(np.int64),
-                                np.concatenate([v for _, v in parts]).astype(np.float64)))
-            out.append(row)
-        return out
+        return [[_join(parts) for parts in per_sign] for per_sign in found]
 
     def end_segment(self) -> list[list[tuple[np.ndarray, np.ndarray]]]:
         """Close the open events where the stream stands (events never cross
@@ -484,6 +478,10 @@ class SpikeDetector:
         The size of the whole job in samples: it decides NumPy or Numba
         (:func:`use_numpy`) for every block, so that a long job fed in small
         blocks runs on the kernels. Default: each block's own size.
+    values : bool
+        Hand out the peak values too (default). Without them a whole
+        segment fed at once skips gathering them (``values`` of the result
+        is then None where they were not needed).
 
     Notes
     -----
@@ -509,9 +507,11 @@ class SpikeDetector:
 
     def __init__(self, thresholds: Any, *, polarity: int = 0, tkill: float | None = 50,
                  upperthresh: float | None = None, gains: Sequence[float] | None = None,
-                 columns: Sequence[int] | None = None, job_samples: int | None = None) -> None:
-        values = np.atleast_1d(np.asarray(thresholds, dtype=object)).ravel()
-        thr = [checks.threshold(t) for t in values]
+                 columns: Sequence[int] | None = None, job_samples: int | None = None,
+                 values: bool = True) -> None:
+        thr = [checks.threshold(t)
+               for t in np.atleast_1d(np.asarray(thresholds, dtype=object)).ravel()]
+        self.values = bool(values)
         polarity = checks.polarity(polarity)
         self.tkill = checks.tkill(tkill)
         self.upperthresh = checks.upperthresh(upperthresh)
@@ -659,13 +659,15 @@ class SpikeDetector:
                 window = -1.0 if self.tkill is None else self.tkill
                 peaks = detect_trace(y, ev._sign_polarity(signs), ev.thresholds[k], hi, lo,
                                      window)
-            values = y[peaks].astype(np.float64)
+            values = None
+            if self.values or self.upperthresh is not None:
+                values = y[peaks].astype(np.float64)
             if self.upperthresh is not None:
                 ok = np.abs(values) < self.upperthresh
                 peaks, values = peaks[ok], values[ok]
             out_i.append(peaks.astype(np.int64) + at)
             out_v.append(values)
-        return StreamSpikes(out_i, out_v)
+        return StreamSpikes(out_i, out_v if self.values else None)
 
     def _whole_blocks(self, x: np.ndarray, at: int, signs) -> StreamSpikes:
         from .kernels.blocks import chunk_peaks, detect_blocks
@@ -780,9 +782,10 @@ class NoiseEstimator:
             block_stats(x.reshape(-1), shape.width, shape.gain_tile(),
                         np.arange(nchunks, dtype=np.int64) * cs, np.full(nchunks, cs, np.int64),
                         cs, var)
+            rows = var.T[shape.columns]  # one copy, a contiguous row per channel
+            bad = np.isnan(rows)  # chunks holding NaN or inf give none
             for k in range(K):
-                v = var[:, shape.columns[k]]
-                self._var[k].append(v[~np.isnan(v)].copy())
+                self._var[k].append(rows[k][~bad[k]] if bad[k].any() else rows[k])
             return
         if small:
             from .kernels.small import chunk_var

@@ -40,7 +40,8 @@ def _detector(threshold: Any, polarity: Any, tkill: Any, upperthresh: Any) -> Sp
     thr = checks.threshold(threshold)
     checks.polarity(polarity)
     checks.tkill(tkill)
-    return SpikeDetector(thr, polarity=polarity, tkill=tkill, upperthresh=upperthresh)
+    return SpikeDetector(thr, polarity=polarity, tkill=tkill, upperthresh=upperthresh,
+                         values=False)
 
 
 def detectspikes(

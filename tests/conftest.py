@@ -32,3 +32,16 @@ def peer():
     if directory is None:
         pytest.skip(f"the acquisition program's library is not installed (see README; or set {ENV})")
     return load_peer(directory)
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def implementation(request):
+    """Run a test on both implementations of the engine: NumPy (short
+    inputs) and the Numba kernels, by setting the one switch,
+    ``escope.engine.SMALL_INPUT``, to one extreme or the other."""
+    from escope import engine
+
+    old = engine.SMALL_INPUT
+    engine.SMALL_INPUT = 1 << 62 if request.param == "numpy" else -1
+    yield request.param
+    engine.SMALL_INPUT = old

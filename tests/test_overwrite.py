@@ -19,6 +19,7 @@ import pytest
 
 import escope
 from escope import FormatError, Recording
+from tests.test_writer_safety import WRITER
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -103,20 +104,6 @@ def test_a_killed_commit_is_finished_by_the_next_writer_too(tmp_path):
     escope.write(tmp_path / "r", OLD, 1000, ["c0", "c1"], ["1 mV"] * 2, overwrite=True)
     assert _whole(base) == 1.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.dat", "r.escope"]
-
-
-WRITER = """
-import sys, numpy as np, escope
-path = sys.argv[1]
-versions = [np.full((2, 400_000), 1.0, np.float32), np.full((3, 300_000), 2.0, np.float32)]
-print("ready", flush=True)
-i = 0
-while True:
-    data = versions[i % 2]
-    escope.write(path, data, 1000, [f"c{k}" for k in range(len(data))], ["1 mV"] * len(data),
-                 overwrite=True)
-    i += 1
-"""
 
 
 @pytest.mark.slow

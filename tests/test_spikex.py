@@ -20,16 +20,9 @@ SETTINGS = settings(max_examples=150, deadline=None,
                                            HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture(autouse=True, params=["numpy", "numba"])
-def implementation(request):
-    """Every test runs on both implementations: NumPy (short traces) and the
-    Numba kernels; the fixture sets the length at which one hands over."""
-    from escope import engine
-
-    old = engine.SMALL_INPUT
-    engine.SMALL_INPUT = 1 << 62 if request.param == "numpy" else -1
-    yield request.param
-    engine.SMALL_INPUT = old
+# Every test runs on both implementations (the `implementation` fixture of
+# conftest.py).
+pytestmark = pytest.mark.usefixtures("implementation")
 
 
 @st.composite
