@@ -212,10 +212,12 @@ def _noise(rec: Recording, plan: _Plan, chunksize: int, pct: float, n_jobs: int,
         # to, and halves what a long recording holds.
         dtype = np.float64 if use_numpy(plan.n_samples) else np.float32
 
+        proto = NoiseEstimator(len(plan.cols), chunksize, pct, gains=plan.gains,
+                               columns=plan.cols, dtype=dtype, names=plan.names,
+                               job_samples=plan.n_samples)
+
         def work(task):
-            est = NoiseEstimator(len(plan.cols), chunksize, pct, gains=plan.gains,
-                                 columns=plan.cols, dtype=dtype, names=plan.names,
-                                 job_samples=plan.n_samples)
+            est = proto.spawn()
             for a, b, ends in task:
                 est.feed(plan.scans(a, b))
                 if ends:
@@ -316,9 +318,13 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
     spikes.amplitudes = {}
     K = len(plan.cols)
 
+    proto = EventStream(thr, polarity, gains=plan.gains, columns=plan.cols,
+                        job_samples=plan.n_samples)
+    proto.prepare(plan.scans(0, 0))  # dtype, width and gain tile: once, for every part
+    proto.gain_tile()
+
     def part(runs) -> _Part:
-        stream = EventStream(thr, polarity, gains=plan.gains, columns=plan.cols,
-                             start=runs[0][0], job_samples=plan.n_samples)
+        stream = proto.spawn(runs[0][0])
         found: list[list[list]] = [[[], []] for _ in range(K)]
         for a, b, ends in runs:
             if stream.position != a:
@@ -349,14 +355,20 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
             values = np.concatenate([p.found[kk][s][1] for p in parts]) if parts else \
                 np.empty(0)
             if tkill is not None and len(peaks) > 1:
+                # per sweep: chains of close peaks never cross one (peaks
+                # are in time order, so each sweep's are one slice)
                 heights = values if s == 0 else -values
-                sweeps = peaks // dtype_scan
+                edges = (np.searchsorted(peaks, np.arange(1, plan.n_sweeps) * dtype_scan)
+                         if plan.n_sweeps > 1 else [])
                 keep = []
-                for n in np.unique(sweeps):
-                    sel = np.flatnonzero(sweeps == n)
-                    kept = prune(peaks[sel], heights[sel], tkill, job_samples=plan.n_samples)
-                    keep.append(sel[np.searchsorted(peaks[sel], kept)])
-                keep = np.concatenate(keep)
+                for a, b in zip([0, *edges], [*edges, len(peaks)]):
+                    if b - a > 1:
+                        kept = prune(peaks[a:b], heights[a:b], tkill,
+                                     job_samples=plan.n_samples)
+                        keep.append(a + np.searchsorted(peaks[a:b], kept))
+                    elif b > a:
+                        keep.append(np.arange(a, b))
+                keep = np.concatenate(keep) if keep else np.empty(0, np.int64)
                 peaks, values = peaks[keep], values[keep]
             if upper is not None:
                 ok = np.abs(values) < upper

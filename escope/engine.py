@@ -152,23 +152,49 @@ def continue_event(y: np.ndarray, sign: int, best: int, best_value: Any,
 
 class StreamSpikes:
     """Spikes handed out by :class:`SpikeDetector`: per channel, ascending
-    int64 sample indices and the peak values (float64, in the units of the
-    samples times their gains; None from a detector made with
-    ``values=False`` where they were not needed)."""
+    int64 sample indices (``indices[c]``) and the peak values (``values[c]``,
+    float64, in the units of the samples times their gains; None from a
+    detector made with ``values=False`` where they were not needed)."""
 
-    __slots__ = ("indices", "values", "_flat")
+    __slots__ = ("_indices", "_values", "_flat", "_n")
 
-    def __init__(self, indices: list[np.ndarray], values: list[np.ndarray] | None,
-                 flat: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
-        self.indices = indices
-        self.values = values
+    def __init__(self, indices: list[np.ndarray] | None, values: list[np.ndarray] | None,
+                 flat: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                 n_channels: int | None = None) -> None:
+        self._indices = indices
+        self._values = values
         self._flat = flat
+        self._n = len(indices) if indices is not None else n_channels
+
+    @property
+    def indices(self) -> list[np.ndarray]:
+        if self._indices is None:
+            self._split()
+        return self._indices
+
+    @property
+    def values(self) -> list[np.ndarray] | None:
+        if self._indices is None:
+            self._split()
+        return self._values
+
+    def _split(self) -> None:
+        # Per channel from the flat form, when asked for (a SpikeInterface
+        # chunk only needs the flat one).
+        sample, channel, value = self._flat
+        order = np.argsort(channel, kind="stable")
+        bounds = np.cumsum(np.bincount(channel, minlength=self._n))[:-1]
+        self._indices = np.split(sample[order], bounds)
+        self._values = np.split(value[order], bounds)
 
     def __len__(self) -> int:
-        return sum(len(i) for i in self.indices)
+        if self._indices is None:
+            return len(self._flat[0])
+        return sum(len(i) for i in self._indices)
 
     def __iter__(self):
-        return iter(zip(self.indices, self.values or [None] * len(self.indices)))
+        values = self.values
+        return iter(zip(self.indices, values or [None] * len(self.indices)))
 
     def __repr__(self) -> str:
         return f"<StreamSpikes {[len(i) for i in self.indices]}>"
@@ -177,11 +203,12 @@ class StreamSpikes:
         """``(sample, channel, value)`` of every spike, ordered by sample
         then channel."""
         if self._flat is None:
-            sample = np.concatenate(self.indices) if self.indices else np.empty(0, np.int64)
+            indices, values = self._indices, self._values
+            sample = np.concatenate(indices) if indices else np.empty(0, np.int64)
             channel = np.concatenate([np.full(len(i), c, np.int64)
-                                      for c, i in enumerate(self.indices)]) if self.indices \
+                                      for c, i in enumerate(indices)]) if indices \
                 else np.empty(0, np.int64)
-            value = (np.concatenate(self.values) if self.values
+            value = (np.concatenate(values) if values
                      else np.full(len(sample), np.nan))
             order = np.lexsort((channel, sample))
             self._flat = (sample[order], channel[order], value[order])
@@ -266,6 +293,21 @@ class EventStream:
     @property
     def n_channels(self) -> int:
         return len(self.thresholds)
+
+    def spawn(self, start: int = 0) -> "EventStream":
+        """A new stream with the same settings (checked once), at `start`:
+        the parts of one file run on several threads are such streams."""
+        other = object.__new__(EventStream)
+        other.__dict__.update(self.__dict__)
+        other.position = int(start)
+        K = self.n_channels
+        other.pos = np.full((K, 2), other.position, dtype=np.int64)
+        other.open = np.zeros((K, 2), dtype=bool)
+        other.ion = np.zeros((K, 2), dtype=np.int64)
+        other.best = np.zeros((K, 2), dtype=np.int64)
+        if self.best_value is not None:
+            other.best_value = np.zeros_like(self.best_value)
+        return other
 
     def signs(self) -> tuple[int, ...]:
         """The signs looked for (0: positive, 1: negative): `polarity`, and
@@ -523,6 +565,7 @@ class SpikeDetector:
         # pruned peaks waiting for the other sign (the output is in order).
         self._pending = [[(_EMPTY_I, _EMPTY_F), (_EMPTY_I, _EMPTY_F)] for _ in range(K)]
         self._ready = [[(_EMPTY_I, _EMPTY_F), (_EMPTY_I, _EMPTY_F)] for _ in range(K)]
+        self._busy = False  # a segment is under way (fed, not finished)
 
     @property
     def n_channels(self) -> int:
@@ -537,9 +580,14 @@ class SpikeDetector:
         """Samples (scans) fed so far."""
         return self._events.position
 
+    @property
+    def dtype(self) -> np.dtype | None:
+        """The samples' dtype (set by the first block)."""
+        return self._events.dtype
+
     def _idle(self) -> bool:
-        return self._events.fresh() and not any(
-            len(p) for row in self._pending + self._ready for p, _ in row)
+        """Nothing open, pending or waiting: a whole segment may be fed at once."""
+        return not self._busy
 
     def feed(self, block: Any, *, last: bool = False) -> StreamSpikes:
         """Feed the next `block` (scans × channels, or 1-D for one channel);
@@ -548,6 +596,7 @@ class SpikeDetector:
         x = self._events.prepare(block)
         if last and self._idle():
             return self._whole(x)
+        self._busy = True
         self._absorb(self._events._feed(x))
         if last:  # the events still open end with the segment: they come last
             self._absorb(self._events.end_segment())
@@ -625,6 +674,8 @@ class SpikeDetector:
             else:
                 out_i.append(_EMPTY_I)
                 out_v.append(_EMPTY_F)
+        if last:  # everything of the segment is out
+            self._busy = False
         return StreamSpikes(out_i, out_v)
 
     def _whole(self, x: np.ndarray) -> StreamSpikes:
@@ -686,11 +737,7 @@ class SpikeDetector:
         if self.upperthresh is not None:
             ok = np.abs(values) < self.upperthresh
             sample, channel, values = sample[ok], channel[ok], values[ok]
-        sample = sample + at
-        order = np.argsort(channel, kind="stable")
-        bounds = np.cumsum(np.bincount(channel, minlength=K))[:-1]
-        return StreamSpikes(np.split(sample[order], bounds), np.split(values[order], bounds),
-                            flat=(sample, channel, values))
+        return StreamSpikes(None, None, flat=(sample + at, channel, values), n_channels=K)
 
 
 # --------------------------------------------------------------------------- noise
@@ -769,6 +816,15 @@ class NoiseEstimator:
         """The segment (a trace or sweep) ends: its partial chunk is dropped."""
         self._carry = None
 
+    def spawn(self) -> "NoiseEstimator":
+        """A new, empty estimator with the same settings (checked once): the
+        parts of one file run on several threads, then pooled by :meth:`absorb`."""
+        other = object.__new__(NoiseEstimator)
+        other.__dict__.update(self.__dict__)
+        other._var = [[] for _ in range(self.n_channels)]
+        other._carry = None
+        return other
+
     def _add(self, x: np.ndarray) -> None:
         shape, cs = self._shape, self.chunksize
         K = self.n_channels
@@ -784,8 +840,8 @@ class NoiseEstimator:
                         cs, var)
             rows = var.T[shape.columns]  # one copy, a contiguous row per channel
             bad = np.isnan(rows)  # chunks holding NaN or inf give none
-            for k in range(K):
-                self._var[k].append(rows[k][~bad[k]] if bad[k].any() else rows[k])
+            for k, any_bad in enumerate(bad.any(axis=1).tolist()):
+                self._var[k].append(rows[k][~bad[k]] if any_bad else rows[k])
             return
         if small:
             from .kernels.small import chunk_var

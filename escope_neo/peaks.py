@@ -11,6 +11,8 @@ the engine every detection of the project uses.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from spikeinterface.core.node_pipeline import PeakDetector
 
@@ -111,6 +113,7 @@ class EScopePeakDetector(PeakDetector):
         # The whole job's size decides NumPy or Numba (chunks are small, the
         # job need not be): see escope.engine.use_numpy.
         self.job_samples = int(recording.get_total_samples()) * recording.get_num_channels()
+        self._local = threading.local()  # a detector per thread, reused chunk after chunk
         self.tkill = tkill
         self.margin = int(2 * (tkill or 0) + 10) if margin is None else int(margin)
         self._kwargs.update(dict(peak_sign=peak_sign, detect_threshold=detect_threshold,
@@ -124,9 +127,14 @@ class EScopePeakDetector(PeakDetector):
         if x.dtype.kind != "f" or x.dtype.itemsize > 8 or not x.dtype.isnative:
             x = x.astype(np.float32 if x.dtype.itemsize <= 2 else np.float64)
         n = len(x)
-        detector = SpikeDetector(self.thresholds, polarity=self.polarity, tkill=self.tkill,
-                                 job_samples=self.job_samples)
+        detector = getattr(self._local, "detector", None)
+        if detector is None or detector.dtype != x.dtype:
+            detector = self._local.detector = SpikeDetector(
+                self.thresholds, polarity=self.polarity, tkill=self.tkill,
+                job_samples=self.job_samples)
+        start = detector.n_fed  # each chunk is a segment of its own
         sample, channel, value = detector.feed(x, last=True).flat()
+        sample = sample - start
         inside = (sample >= self.margin) & (sample < n - self.margin)
         peaks = np.zeros(int(inside.sum()), dtype=self.get_dtype())
         peaks["sample_index"] = sample[inside]
@@ -134,3 +142,12 @@ class EScopePeakDetector(PeakDetector):
         peaks["amplitude"] = value[inside]
         peaks["segment_index"] = segment_index
         return (peaks,)
+
+    def __getstate__(self):  # the per-thread detectors stay behind
+        state = self.__dict__.copy()
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._local = threading.local()
