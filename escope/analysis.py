@@ -29,6 +29,7 @@ the spikes found.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -198,6 +199,9 @@ def _run(tasks: list, work, n_jobs: int, progress: bool | None, what: str) -> li
 
 def _noise(rec: Recording, plan: _Plan, chunksize: int, pct: float, n_jobs: int,
            task_scans: int, progress) -> list[float]:
+    if plan.n_sweeps == 0:
+        raise ValueError("no whole sweep yet (a triggered capture waiting for its first "
+                         "trigger): no noise level can be estimated")
     length = plan.hi - plan.lo
     if length < chunksize:
         raise ValueError(f"need at least one chunk: {length} samples are fewer than chunksize "
@@ -305,7 +309,11 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
              else checks.positive_int(block_scans, "block_scans"))
     plan = _plan(rec, channels, units, start, stop)
     given = _thresholds(threshold, k, plan.names)
-    if given is None:
+    if given is None and plan.n_sweeps == 0:
+        # A triggered capture without a sweep yet: no noise, no spikes.
+        noise = [math.nan] * len(plan.cols)
+        thr = list(noise)
+    elif given is None:
         noise = _noise(rec, plan, chunksize, pct, jobs, task_scans, progress)
         thr = [float(k) * v for v in noise]
     else:
@@ -317,6 +325,10 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
     spikes.units = dict(zip(plan.names, plan.units))
     spikes.amplitudes = {}
     K = len(plan.cols)
+    if plan.n_sweeps == 0:  # no whole sweep yet: an empty list of sweeps per channel
+        for name in plan.names:
+            spikes[name], spikes.amplitudes[name] = [], []
+        return spikes
 
     proto = EventStream(thr, polarity, gains=plan.gains, columns=plan.cols,
                         job_samples=plan.n_samples)

@@ -9,6 +9,7 @@ say where every sample is. Samples are never read here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -34,6 +35,9 @@ __all__ = [
     "decode_config",
     "encode_config",
     "parse_version",
+    "refresh_header",
+    "open_samples",
+    "start_time",
 ]
 
 KNOWN_VERSIONS = ((3, 0), (3, 1), (3, 2), (3, 3))
@@ -204,6 +208,10 @@ class Header:
     dat_id: tuple[int, int]  # (st_dev, st_ino) of the .dat when the header was read
     sidecar: dict = field(repr=False)
     txt_path: Path | None = None  # the summary of a recording from before 3.0
+    dat_size: int = 0  # bytes of the .dat when last sized
+    #: (path, st_dev, st_ino, st_size, st_mtime_ns) of each file that
+    #: describes the samples, to tell that none changed (see refresh_header)
+    described_by: tuple = field(default=(), repr=False)
 
     @property
     def files(self) -> list[Path]:
@@ -587,29 +595,10 @@ def _layout(d: _Description, dat_path: Path) -> Header:
     else:
         kind = "continuous"
 
-    total_scans = size // (n_ch * dtype.itemsize)
-    dropped_samples = size // dtype.itemsize - total_scans * n_ch
-    trigger_index = 0
-    if kind == "triggered":
-        if sweep_scans < 1:
-            raise FormatError(
-                f"{src}: triggered recording with 'sweep_scans' {sweep_scans} (must be >= 1)"
-            )
-        if sweep_scans > total_scans:
-            # Not even one sweep: either the run stopped before the first
-            # trigger ended, or 'sweep_scans' is wrong. Neither has samples
-            # to read, and a huge value would size arrays by it.
-            raise FormatError(
-                f"{src}: a sweep of {sweep_scans} scans ('sweep_scans') is longer than the "
-                f"whole file ({total_scans} scans in {dat_path.name}): no whole sweep to read"
-            )
-        n_sweeps, n_scans = divmod(total_scans, sweep_scans)
-        n_scans, dropped_scans = sweep_scans, n_scans
-        trigger_index = _trigger_index(d.config, d.rate_Hz, sweep_scans, src)
-    else:
-        n_sweeps, n_scans, dropped_scans = 1, total_scans, 0
-
-    partial_bytes = size - total_scans * n_ch * dtype.itemsize
+    n_sweeps, n_scans, dropped_scans, dropped_samples, partial_bytes = _sizes(
+        kind, size, n_ch, dtype.itemsize, sweep_scans, d.sweep_s, d.rate_Hz, src, dat_path)
+    trigger_index = (_trigger_index(d.config, d.rate_Hz, sweep_scans, src)
+                     if kind == "triggered" else 0)
     if dropped_scans or partial_bytes:
         parts = []
         if dropped_scans:
@@ -650,7 +639,94 @@ def _layout(d: _Description, dat_path: Path) -> Header:
         dat_id=(dat_stat.st_dev, dat_stat.st_ino),
         sidecar=d.sidecar,
         txt_path=d.txt_path,
+        dat_size=size,
+        described_by=_identities([d.escope_path, d.config_path, d.txt_path]),
     )
+
+
+#: The longest sweep an empty triggered capture may announce: about six
+#: hours at 200 kHz. Real sweeps are seconds; a longer claim is not a sweep.
+MAX_SWEEP_SCANS = 1 << 32
+
+
+def _plausible_sweep(sweep_scans: int, sweep_s: float, rate: float) -> bool:
+    """A sweep length that agrees with ``sweep_s × rate_Hz`` (as the program
+    computes it) and is not absurd."""
+    return (1 <= sweep_scans <= MAX_SWEEP_SCANS and math.isfinite(sweep_s * rate)
+            and abs(sweep_s * rate - sweep_scans) <= 1 + 1e-9 * sweep_scans)
+
+
+def _sizes(kind: str, size: int, n_ch: int, itemsize: int, sweep_scans: int, sweep_s: float,
+           rate: float, src: str, dat_path: Path) -> tuple[int, int, int, int, int]:
+    """Whole sweeps, scans (per sweep if triggered), dropped scans, dropped
+    samples and bytes of a partial scan, in a ``.dat`` of `size` bytes."""
+    total_scans = size // (n_ch * itemsize)
+    dropped_samples = size // itemsize - total_scans * n_ch
+    partial_bytes = size - total_scans * n_ch * itemsize
+    if kind != "triggered":
+        return 1, total_scans, 0, dropped_samples, partial_bytes
+    if sweep_scans < 1:
+        raise FormatError(
+            f"{src}: triggered recording with 'sweep_scans' {sweep_scans} (must be >= 1)"
+        )
+    if sweep_scans > total_scans and not _plausible_sweep(sweep_scans, sweep_s, rate):
+        # Not even one sweep, and a sweep length that disagrees with the
+        # sweep's duration: a wrong 'sweep_scans', which would size arrays.
+        raise FormatError(
+            f"{src}: a sweep of {sweep_scans} scans ('sweep_scans') is longer than the "
+            f"whole file ({total_scans} scans in {dat_path.name}): no whole sweep to read"
+        )
+    # A capture waiting for its first trigger has no whole sweep yet: 0 sweeps.
+    n_sweeps, dropped_scans = divmod(total_scans, sweep_scans)
+    return n_sweeps, sweep_scans, dropped_scans, dropped_samples, partial_bytes
+
+
+def _identities(paths) -> tuple:
+    out = []
+    for p in paths:
+        if p is None:
+            continue
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        out.append((str(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def refresh_header(h: Header) -> Header:
+    """`h` after the recording's ``.dat`` has grown (a capture being written):
+    the same files, sized again. A partial scan or sweep at the end is left
+    for a later refresh, without a warning (it is still being written).
+
+    Raises
+    ------
+    FormatError
+        If the ``.dat`` was replaced, shrank or vanished, or a file that
+        describes the samples (sidecar, settings) changed: the samples
+        already read may no longer be what they were.
+    """
+    try:
+        st = os.stat(h.dat_path)
+    except FileNotFoundError:
+        raise FormatError(f"{h.dat_path}: the sample file vanished while it was being "
+                          "followed") from None
+    if (st.st_dev, st.st_ino) != h.dat_id:
+        raise FormatError(f"{h.dat_path}: the sample file was replaced while it was being "
+                          "followed; open the recording again")
+    if st.st_size < h.dat_size:
+        raise FormatError(f"{h.dat_path}: the sample file shrank from {h.dat_size} to "
+                          f"{st.st_size} bytes while it was being followed")
+    for known in h.described_by:
+        if _identities([known[0]]) != (known,):
+            raise FormatError(f"{known[0]}: changed while the recording was being followed "
+                              "(EScope never rewrites it); open the recording again")
+    n_sweeps, n_scans, dropped_scans, dropped_samples, _ = _sizes(
+        h.kind, st.st_size, h.n_channels, h.dtype.itemsize, h.sweep_scans, h.sweep_s,
+        h.rate_Hz, str(h.escope_path), h.dat_path)
+    return dataclasses.replace(h, n_sweeps=n_sweeps, n_scans=n_scans,
+                               dropped_scans=dropped_scans, dropped_samples=dropped_samples,
+                               dat_size=st.st_size)
 
 
 def _trigger_index(config: dict, rate: float, sweep_scans: int, src: str) -> int:

@@ -210,6 +210,45 @@ class Recording:
             "url": self._source,
         }
 
+    def refresh(self) -> int:
+        """Take in what a capture still being written has added to the file.
+
+        Re-reads the length of the ``.dat``; everything that reports shape
+        (:attr:`n_scans`, :attr:`n_sweeps`, :attr:`duration`, :meth:`data`…)
+        follows. A partial sample, scan or sweep at the end is not read (it
+        is still being written). Arrays returned before stay as they were.
+
+        Returns
+        -------
+        int
+            Scans added (continuous captures, saved sweeps) or whole sweeps
+            added (triggered captures).
+
+        Raises
+        ------
+        escope.FormatError
+            If the ``.dat`` was replaced, shrank or vanished, or the sidecar
+            or settings changed, naming the file.
+
+        Examples
+        --------
+        >>> import os, tempfile, numpy as np, escope
+        >>> path = escope.write(os.path.join(tempfile.mkdtemp(), "rec"),
+        ...                     np.zeros((2, 100), np.float32), 1000, ["a", "b"], ["1 mV"] * 2)
+        >>> rec = Recording(path)
+        >>> with open(rec.header.dat_path, "ab") as f:
+        ...     _ = f.write(np.ones((50, 2), "<f4").tobytes() + bytes(2))  # and a partial sample
+        >>> rec.refresh(), rec.n_scans
+        (50, 150)
+        """
+        old = self._header
+        self._header = _fmt.refresh_header(old)
+        self._raw = None  # the map of the old length: a new one on the next read
+        self.analysis_cache.clear()
+        if old.triggered:
+            return self._header.n_sweeps - old.n_sweeps
+        return self._header.n_scans - old.n_scans
+
     # ------------------------------------------------------------------ samples
     def samples(self) -> np.ndarray:
         """The raw samples in file order, a read-only memory map (no copy):

@@ -80,7 +80,10 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
         # All knowledge of the format comes from escope's parser; its
         # FormatError / FileNotFoundError reach the caller unchanged.
         h = self._h = read_header(self.filename)
-        n_seg = h.n_sweeps if h.triggered else 1
+        # A triggered capture without a whole sweep yet is, as an empty
+        # continuous one, one segment of zero samples (Neo's tests accept it).
+        n_seg = max(h.n_sweeps, 1) if h.triggered else 1
+        self._seg_samples = h.n_scans if h.n_sweeps else 0
         sweep_bytes = h.n_scans * h.n_channels * h.dtype.itemsize
         self._buffer_descriptions = {
             0: {
@@ -91,7 +94,7 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
                         "dtype": h.dtype.str,
                         "order": "C",
                         "file_offset": seg * sweep_bytes,
-                        "shape": (h.n_scans, h.n_channels),
+                        "shape": (self._seg_samples, h.n_channels),
                     }
                 }
                 for seg in range(n_seg)
@@ -156,7 +159,7 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
         return 0.0
 
     def _segment_t_stop(self, block_index: int, seg_index: int) -> float:
-        return max(self._h.n_scans, 1) / self._h.rate_Hz
+        return max(self._seg_samples, 1) / self._h.rate_Hz
 
     def _get_analogsignal_chunk(self, block_index, seg_index, i_start, i_stop, stream_index,
                                 channel_indexes):
@@ -167,7 +170,7 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
         cols = self._stream_columns[stream_index]
         if channel_indexes is not None:
             cols = cols[channel_indexes]
-        if h.n_scans == 0:  # nothing to map: mmap refuses empty files
+        if self._seg_samples == 0:  # nothing to map: mmap refuses empty files
             return np.empty((0, len(np.atleast_1d(cols))), dtype=h.dtype)
         if getattr(self, "_memmap", None) is None:
             self._memmap = open_samples(h).reshape(-1, h.n_channels)
@@ -199,7 +202,7 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
         # Segments are consecutive in one file: an index past a segment's
         # end would silently read the next sweep. Neo's convention (its
         # example RawIO): out-of-range samples raise IndexError.
-        n = self._h.n_scans
+        n = self._seg_samples
         bounds = []
         for name, value, default in (("i_start", i_start, 0), ("i_stop", i_stop, n)):
             if value is None:
@@ -278,11 +281,12 @@ class EScopeRawIO(BaseRawWithBufferApiIO):
         return self._buffer_descriptions[block_index][seg_index][_BUFFER]
 
     def _event_count(self, block_index: int, seg_index: int, event_channel_index: int) -> int:
-        return 1 if self._h.triggered else 0
+        return 1 if self._h.triggered and self._h.n_sweeps else 0
 
     def _get_event_timestamps(self, block_index, seg_index, event_channel_index, t_start, t_stop):
         t = self._h.trigger_index / self._h.rate_Hz
-        keep = (t_start is None or t >= t_start) and (t_stop is None or t <= t_stop)
+        keep = ((t_start is None or t >= t_start) and (t_stop is None or t <= t_stop)
+                and self._h.n_sweeps > 0)
         times = np.array([t] if keep else [], dtype=np.float64)
         return times, None, np.array(["trigger"] * len(times), dtype="U7")
 

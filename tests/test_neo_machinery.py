@@ -33,6 +33,9 @@ FILES = {
                         sweep_scans=100, delay_div=2),
     "20241007-123412-004.escope": dict(raw=RNG.normal(size=(2, 77)).astype(np.float32),
                                        sweep_scans=100),
+    # a triggered capture waiting for its first trigger: no whole sweep yet
+    "trig-empty.escope": dict(raw=np.zeros((2, 0, 100), np.float32), triggered=True,
+                              sweep_scans=100),
 }
 #: Recordings from before 3.0 (EScope 1.x and 2.0).
 LEGACY = {

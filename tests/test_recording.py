@@ -176,10 +176,24 @@ def test_empty_dat_is_zero_scans(tmp_path):
 
 
 @pytest.mark.parametrize("scans", [0, 9])
-def test_triggered_without_a_whole_sweep_is_refused(tmp_path, scans):
-    # A sweep longer than the file is not a sweep (and a huge sweep_scans
-    # would otherwise size arrays by it).
+def test_triggered_without_a_whole_sweep_opens_with_0_sweeps(tmp_path, scans):
+    # A capture waiting for its first trigger (issue 16): its sweep length
+    # agrees with sweep_s × rate, so it opens, with no sweep yet.
     base = make_files(tmp_path / "r", np.zeros((3, scans)), triggered=True, sweep_scans=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PartialDataWarning)  # the 9 scans of a partial sweep
+        rec = Recording(base)
+    assert rec.n_sweeps == 0 and rec.rawdata().shape == (3, 0, 10)
+    assert rec.data(0)[0].shape == (0, 10) and rec.duration == 0.0
+    assert rec.info()["n_sweeps"] == 0
+
+
+@pytest.mark.parametrize("scans", [0, 9])
+def test_triggered_with_an_absurd_sweep_length_is_refused(tmp_path, scans):
+    # A sweep longer than the file whose length disagrees with sweep_s × rate
+    # is not a sweep (and a huge sweep_scans would otherwise size arrays).
+    base = make_files(tmp_path / "r", np.zeros((3, scans)), triggered=True, sweep_scans=10,
+                      sidecar_overrides={"sweep_s": 0.5})
     with pytest.raises(FormatError, match=rf"a sweep of 10 scans .* longer than the whole file "
                                           rf"\({scans} scans in r\.dat\)"):
         Recording(base)
