@@ -43,6 +43,7 @@ __all__ = [
     "detectspikes",
     "SpikeDetector",
     "NoiseEstimator",
+    "follow",
     "units",
     "peakx",
     "spikex",
@@ -52,10 +53,10 @@ __all__ = [
 ]
 
 _SUBMODULES = {"units", "peakx", "spikex", "loader", "analysis", "folder", "batch",
-               "conversion", "engine", "format", "checks", "report", "tables", "atomic",
+               "conversion", "engine", "format", "checks", "report", "tables", "atomic", "live",
                "progress", "kernels"}
 _LAZY = {"rmsnoise": "spikex", "detectspikes": "spikex", "DownloadError": "_remote",
-         "SpikeDetector": "engine", "NoiseEstimator": "engine",
+         "SpikeDetector": "engine", "NoiseEstimator": "engine", "follow": "live",
          "scan": "folder", "detect_folder": "batch", "convert": "conversion"}
 
 

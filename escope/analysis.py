@@ -45,7 +45,8 @@ from .units import UnitLike
 if TYPE_CHECKING:  # pragma: no cover
     from .recording import Recording
 
-__all__ = ["Spikes", "recording_rmsnoise", "recording_detectspikes", "check_k"]
+__all__ = ["Spikes", "recording_rmsnoise", "recording_detectspikes", "check_k",
+           "resolve_thresholds"]
 
 #: Scans per block of the detection (the unit parts of the file are made of).
 DEFAULT_BLOCK_SCANS = 4096
@@ -257,7 +258,10 @@ def check_k(k: Any) -> float:
     return checks.k(k)
 
 
-def _thresholds(threshold: Any, k: Any, names: list[str]) -> list[float] | None:
+def resolve_thresholds(threshold: Any, k: Any, names: list[str]) -> list[float] | None:
+    """One checked threshold per channel of `names` from what a user gave
+    (a number, a sequence in channel order, a dict name → value), or None
+    when they are to be `k` × the noise (then `k` is checked)."""
     if threshold is None:
         checks.k(k)
         return None
@@ -308,7 +312,7 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
     block = (DEFAULT_BLOCK_SCANS if block_scans is None
              else checks.positive_int(block_scans, "block_scans"))
     plan = _plan(rec, channels, units, start, stop)
-    given = _thresholds(threshold, k, plan.names)
+    given = resolve_thresholds(threshold, k, plan.names)
     if given is None and plan.n_sweeps == 0:
         # A triggered capture without a sweep yet: no noise, no spikes.
         noise = [math.nan] * len(plan.cols)
