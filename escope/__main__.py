@@ -1,4 +1,4 @@
-"""Command line: ``python -m escope {info,ls,spikes,nwb,plot,convert,demo}`` (also ``escope-analysis``).
+"""Command line: ``python -m escope {info,ls,spikes,watch,nwb,plot,convert,demo}`` (also ``escope-analysis``).
 
 A thin layer over the public functions: :class:`escope.Recording`,
 :func:`escope.folder.scan`, :func:`escope.batch.detect_folder`,
@@ -17,6 +17,7 @@ Examples
     python -m escope spikes data/ -o results/ -k 5 --jobs 2
     python -m escope plot 20231030-154906.escope -o overview.png --spikes
     python -m escope convert 20120317-101112.escope     # an EScope 1.x/2.0 recording
+    python -m escope watch data/ --csv spikes.csv       # a capture while it is recorded
     python -m escope demo demo-folder
 """
 
@@ -109,6 +110,15 @@ def _plot(args: argparse.Namespace) -> None:
     plt.close("all")
     kind = out.suffix.lstrip(".").upper() or "PNG"
     print(f"wrote {out} ({kind})")
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from .watch import watch
+
+    return watch(args.target, k=args.k, noise_s=args.noise_s, channels=args.channels,
+                 csv=args.csv,
+                 idle_timeout_s=args.idle_timeout, poll_s=args.poll, interval_s=args.interval,
+                 svg=args.svg)
 
 
 def _convert(args: argparse.Namespace) -> None:
@@ -210,6 +220,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=float, default=5.0,
                    help="with --spikes: threshold in multiples of the RMS noise")
     p.set_defaults(run=_plot)
+
+    p = sub.add_parser("watch", formatter_class=fmt,
+                       help="follow a capture while it is recorded: spike rates per channel, "
+                            "live")
+    p.add_argument("target", help="a recording being written, or a folder (its newest "
+                                  "recording, then each new one)")
+    p.add_argument("-k", type=float, default=5.0,
+                   help="threshold in multiples of each channel's noise over the first "
+                        "--noise-s seconds")
+    p.add_argument("--noise-s", type=float, default=10.0, metavar="S",
+                   help="seconds of recording the noise is measured on (no spike is shown "
+                        "before; none is lost)")
+    p.add_argument("--channels", nargs="+", metavar="NAME", default=None,
+                   help="only these channels (default: all)")
+    p.add_argument("--csv", default=None, metavar="OUT",
+                   help="append one line per spike to this CSV file as it is found")
+    p.add_argument("--idle-timeout", type=float, default=None, metavar="S",
+                   help="end when nothing was written for S seconds (default: run until "
+                        "Ctrl-C)")
+    p.add_argument("--poll", type=float, default=0.25, metavar="S",
+                   help="seconds between looks at the file")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S",
+                   help="without a terminal: seconds between printed lines")
+    p.add_argument("--svg", default=None, metavar="FILE",
+                   help="save the last screen as an SVG picture")
+    p.set_defaults(run=_watch)
 
     p = sub.add_parser("convert", formatter_class=fmt,
                        help="rewrite a recording (an EScope 1.x/2.0 one above all) as "
