@@ -43,7 +43,8 @@ from .units import UnitLike
 
 __all__ = ["follow", "Update", "newer_recording"]
 
-_RUNDATE_RE = re.compile(r"^\d{8}-\d{6}$")
+#: A recording named by the start of its run (saved sweeps add -NNN).
+RUNDATE_RE = re.compile(r"^\d{8}-\d{6}$")
 
 
 @dataclass
@@ -107,7 +108,7 @@ def newer_recording(path: str | os.PathLike) -> Path | None:
     (``YYYYMMDD-HHMMSS``); saved sweeps (``…-NNN``) do not count."""
     escope_path = resolve_paths(path)[0]
     ours = escope_path.stem
-    if not _RUNDATE_RE.match(ours):
+    if not RUNDATE_RE.match(ours):
         return None
     newest = None
     try:
@@ -116,7 +117,7 @@ def newer_recording(path: str | os.PathLike) -> Path | None:
         return None
     for entry in entries:
         name = entry.name
-        if name.endswith(".escope") and _RUNDATE_RE.match(name[:-7]) and name[:-7] > ours:
+        if name.endswith(".escope") and RUNDATE_RE.match(name[:-7]) and name[:-7] > ours:
             if newest is None or name > newest:
                 newest = name
     return escope_path.parent / newest if newest else None
@@ -199,6 +200,7 @@ def follow(path: str | os.PathLike, *, threshold: Any = None, k: float = 5.0,
     noise_s = _seconds(noise_s, "noise_s", zero_ok=True)
     if idle_timeout_s is not None:
         idle_timeout_s = _seconds(idle_timeout_s, "idle_timeout_s", zero_ok=True)
+    _load_kernels()  # before the capture's samples matter: once per process, ~0.5 s
     start = time.monotonic()
     rec = _open(path, None if idle_timeout_s is None else start + idle_timeout_s, poll_s)
     h = rec.header
@@ -322,6 +324,16 @@ def follow(path: str | os.PathLike, *, threshold: Any = None, k: float = 5.0,
         time.sleep(poll_s)
         if grow():
             last_growth = time.monotonic()
+
+
+def _load_kernels() -> None:
+    """Run the kernels a follower uses once on a few zeros: a process pays
+    their start-up the first time (loading them from numba's cache), and
+    that should not delay the first spikes of a capture."""
+    x = np.zeros((64, 2), np.float32)
+    SpikeDetector([1.0, 1.0], gains=[1.0, 1.0], job_samples=SMALL_INPUT + 1).feed(x, last=True)
+    SpikeDetector([1.0, 1.0], gains=[1.0, 1.0], job_samples=SMALL_INPUT + 1).feed(x)
+    NoiseEstimator(2, 2, gains=[1.0, 1.0], job_samples=SMALL_INPUT + 1).feed(x)
 
 
 def _seconds(value: Any, name: str, *, zero_ok: bool) -> float:

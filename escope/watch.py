@@ -35,10 +35,10 @@ _SPARKS = "▁▂▃▄▅▆▇█"
 def newest_recording(folder: Path, skip: set[Path] = frozenset()) -> Path | None:
     """The sidecar of the newest recording in `folder` (by its name, the
     run's start), saved sweeps and `skip` left out."""
-    from .live import _RUNDATE_RE
+    from .live import RUNDATE_RE
 
     names = sorted((p for p in folder.glob("*.escope")
-                    if _RUNDATE_RE.match(p.stem) and p not in skip), key=lambda p: p.stem)
+                    if RUNDATE_RE.match(p.stem) and p not in skip), key=lambda p: p.stem)
     return names[-1] if names else None
 
 
