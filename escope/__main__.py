@@ -1,4 +1,4 @@
-"""Command line: ``python -m escope {info,ls,spikes,watch,nwb,plot,convert,demo}`` (also ``escope-analysis``).
+"""Command line: ``python -m escope {info,ls,spikes,sweeps,watch,nwb,plot,convert,demo}`` (also ``escope-analysis``).
 
 A thin layer over the public functions: :class:`escope.Recording`,
 :func:`escope.folder.scan`, :func:`escope.batch.detect_folder`,
@@ -121,6 +121,43 @@ def _watch(args: argparse.Namespace) -> int:
                  svg=args.svg)
 
 
+def _sweeps(args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .atomic import replace_atomically
+    from .tables import cell
+
+    from .sweeps import SweepView
+
+    rec = Recording(args.file)
+    SweepView.of(rec, "sweeps")  # a triggered capture, or a clear error first
+    channel = args.channel if args.channel is not None else rec.channels[0]
+    spikes = rec.detectspikes(k=args.k, polarity=args.polarity, channels=[channel],
+                              progress=False)
+    rec.plot_sweeps(channel, spikes=spikes, bin_s=args.bin)
+    out = Path(args.output)
+    plt.savefig(out, dpi=args.dpi)
+    plt.close("all")
+    print(f"wrote {out}: {rec.n_sweeps} sweeps of {channel}, "
+          f"{spikes.counts()[channel]} spikes (k = {args.k:g})")
+    if args.csv:
+        window = args.window or (0.0, (rec.n_scans - rec.trigger_index) / rec.rate)
+        stats = rec.sweep_stats(channel, window)
+        columns = ["sweep", "peak", "latency_s", "mean", "area"]
+        rows = zip(*[list(stats[k]) for k in columns])
+        unit = rec.units[rec.header.channel_index(channel)]
+        text = ",".join(["channel", "unit"] + columns) + "\n" + "".join(
+            ",".join([cell(channel), cell(unit)] + [cell(v if k != "sweep" else int(v))
+                                                    for k, v in zip(columns, row)]) + "\n"
+            for row in rows)
+        replace_atomically(Path(args.csv), lambda f: f.write(text.encode("utf-8")))
+        print(f"wrote {args.csv}: peak, latency, mean and area per sweep in "
+              f"[{window[0]:g}, {window[1]:g}) s from the trigger")
+
+
 def _convert(args: argparse.Namespace) -> None:
     from .conversion import convert
 
@@ -220,6 +257,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=float, default=5.0,
                    help="with --spikes: threshold in multiples of the RMS noise")
     p.set_defaults(run=_plot)
+
+    p = sub.add_parser("sweeps", formatter_class=fmt,
+                       help="a triggered capture's evoked responses: sweeps, mean ± SD, "
+                            "raster and PSTH, and statistics per sweep")
+    p.add_argument("file", help="NAME.escope, NAME.dat, NAME or an http(s) URL")
+    p.add_argument("-c", "--channel", default=None, help="channel name (default: the first)")
+    p.add_argument("-k", type=float, default=5.0,
+                   help="spike threshold in multiples of the channel's RMS noise")
+    p.add_argument("--polarity", type=int, choices=(-1, 0, 1), default=0,
+                   help="1: positive spikes, -1: negative, 0: both")
+    p.add_argument("-o", "--output", required=True, help="image to write (.png, .pdf, .svg…)")
+    p.add_argument("--bin", type=float, default=None, metavar="S", help="PSTH bin in seconds")
+    p.add_argument("--csv", default=None, metavar="STATS",
+                   help="write peak, latency, mean and area per sweep to this CSV file")
+    p.add_argument("--window", type=float, nargs=2, default=None, metavar=("T0", "T1"),
+                   help="window of the statistics, seconds from the trigger (default: from "
+                        "the trigger to the end of the sweep)")
+    p.add_argument("--dpi", type=int, default=100, help="resolution of raster images")
+    p.set_defaults(run=_sweeps)
 
     p = sub.add_parser("watch", formatter_class=fmt,
                        help="follow a capture while it is recorded: spike rates per channel, "

@@ -76,17 +76,83 @@ class Spikes(dict):
     amplitudes : dict
         Channel name → the value of the sample at each spike (float64, in
         `units`), shaped as the indices.
+    rate_Hz, sweep_scans, trigger_index, triggered, duration_s
+        Of the recording (or epochs) they come from: what turns indices
+        into times.
+    k, polarity, tkill
+        How they were detected (`k` None when thresholds were given).
     """
 
     thresholds: dict[str, float]
     noise: dict[str, float] | None
     units: dict[str, str]
     amplitudes: dict[str, Any]
+    rate_Hz: float
+    sweep_scans: int
+    trigger_index: int = 0
+    triggered: bool = False
+    duration_s: float = 0.0
+    k: float | None = None
+    polarity: int = 0
+    tkill: float | None = None
 
     def counts(self) -> dict[str, int]:
         """Number of spikes per channel (all sweeps together)."""
         return {name: int(sum(len(a) for a in v)) if isinstance(v, list) else len(v)
                 for name, v in self.items()}
+
+    def times(self, relative_to: str = "start") -> dict[str, Any]:
+        """Spike times in seconds, from the start of the recording or sweep
+        (``"start"``), or from the trigger (``"trigger"``: triggered
+        captures and epochs; 0 at the trigger, negative before it).
+
+        Examples
+        --------
+        >>> import os, tempfile, escope
+        >>> from escope.synth import make_evoked_recording
+        >>> path, _ = make_evoked_recording(os.path.join(tempfile.mkdtemp(), "ev"))
+        >>> spikes = escope.Recording(path).detectspikes(k=5, polarity=-1)
+        >>> round(float(spikes.times("trigger")["ai0"][0][0]), 3)  # the locked spike
+        0.005
+        """
+        from .spiketrains import times
+
+        return times(self, relative_to)
+
+    def psth(self, bin_s: float, window: Any = None) -> dict[str, Any]:
+        """Peri-stimulus time histogram per channel: bin edges (seconds
+        from the trigger), counts (all sweeps) and rate (Hz per sweep); see
+        :func:`escope.spiketrains.psth`."""
+        from .spiketrains import psth
+
+        return psth(self, bin_s, window)
+
+    def waveforms(self, rec: Recording, before_ms: float = 1.0, after_ms: float = 2.0):
+        """Cut-outs around each spike, per channel (spikes × samples), in the
+        detection's units; spikes too close to an edge of the recording or
+        sweep are left out and counted (:class:`escope.spiketrains.Waveforms`)."""
+        from .spiketrains import waveforms
+
+        return waveforms(self, rec, before_ms, after_ms)
+
+    def to_neo(self, rec: Recording, lazy: bool = False):
+        """A Neo ``Block``: a ``Segment`` per sweep with the signals and a
+        ``SpikeTrain`` per channel (Elephant takes them)."""
+        from .spiketrains import to_neo
+
+        return to_neo(self, rec, lazy)
+
+    def to_sorting(self, rec: Recording):
+        """A SpikeInterface sorting: a unit per channel, a segment per sweep."""
+        from .spiketrains import to_sorting
+
+        return to_sorting(self, rec)
+
+    def to_pynapple(self):
+        """A pynapple ``TsGroup`` whose ``time_support`` is the sweeps."""
+        from .spiketrains import to_pynapple
+
+        return to_pynapple(self)
 
 
 @dataclass
@@ -328,6 +394,11 @@ def recording_detectspikes(rec: Recording, threshold: Any = None, *, k: float = 
     spikes.noise = None if noise is None else {n: float(v) for n, v in zip(plan.names, noise)}
     spikes.units = dict(zip(plan.names, plan.units))
     spikes.amplitudes = {}
+    spikes.rate_Hz, spikes.sweep_scans = rec.rate, rec.n_scans
+    spikes.trigger_index, spikes.triggered = rec.trigger_index, rec.triggered
+    spikes.duration_s = rec.duration
+    spikes.k = None if given is not None else float(k)
+    spikes.polarity, spikes.tkill = polarity, tkill
     K = len(plan.cols)
     if plan.n_sweeps == 0:  # no whole sweep yet: an empty list of sweeps per channel
         for name in plan.names:

@@ -158,3 +158,66 @@ def _draw_spikes(rec: "Recording", axes: list, spikes: Any) -> None:
                 continue
             ax.plot(idx / rec.rate, np.asarray(values) * to_panel, ls="none",
                     marker="v" if rec.triggered else "o", ms=3, mfc="none", mec="k", mew=0.7)
+
+
+def plot_sweeps(rec: "Recording", channel: Any, *, spikes: Any = None, units: Any = None,
+                baseline: Any = "pretrigger", bin_s: float | None = None,
+                max_columns: int = 2000, fig: Any = None) -> list:
+    """See :meth:`escope.Recording.plot_sweeps`."""
+    if isinstance(max_columns, bool) or not isinstance(max_columns, (int, np.integer)) \
+            or max_columns < 1:
+        raise ValueError(f"max_columns must be a positive integer, not {max_columns!r}")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+
+    from .sweeps import SweepView, average
+
+    view = SweepView.of(rec, "plot_sweeps")
+    c = rec.header.channel_index(channel)
+    name = rec.channels[c]
+    avg = average(view, c, units, baseline=baseline)
+    factor = rec.scale_factor(c, units)
+    base = view.baseline(baseline)
+    t = avg.time
+    step = max(1, view.length // max_columns)  # as plot() draws sweeps
+    rows = 3 if spikes is not None else 1
+    if fig is None:
+        fig = plt.figure(figsize=(8, 3 + 2 * (rows - 1)), layout="constrained")
+    axes = fig.subplots(rows, 1, sharex=True, squeeze=False,
+                        gridspec_kw={"height_ratios": [3, 2, 1.3][:rows]})[:, 0].tolist()
+    ax = axes[0]
+    segs = []
+    for k in range(view.n_sweeps):
+        y = view.samples(c, k, factor).astype(np.float64)
+        if base is not None and np.isfinite(y[base]).any():
+            y = y - np.nanmean(y[base])
+        segs.append(np.column_stack([t[::step], y[::step]]))
+    alpha = max(0.05, min(0.6, 5.0 / max(1, view.n_sweeps)))
+    ax.add_collection(LineCollection(segs, colors="0.55", linewidths=0.5, alpha=alpha))
+    ax.fill_between(t, avg.mean - avg.sd, avg.mean + avg.sd, color="C0", alpha=0.25, lw=0,
+                    label="mean ± SD")
+    ax.plot(t, avg.mean, color="C0", lw=1.2, label=f"mean of {view.n_sweeps} sweeps")
+    ax.autoscale_view()
+    ax.set_ylabel(f"{name} ({display_unit(avg.units)})")
+    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    for a in axes:
+        a.axvline(0.0, color="k", lw=0.8, ls="--")
+        for side in ("top", "right"):
+            a.spines[side].set_visible(False)
+    if spikes is not None:
+        sweeps_t = spikes.times("trigger")[name]
+        ax_r, ax_h = axes[1], axes[2]
+        for k, st in enumerate(sweeps_t):
+            ax_r.plot(st, np.full(len(st), k), "|", color="k", ms=4, mew=0.8)
+        ax_r.set_ylabel("sweep")
+        ax_r.set_ylim(-0.5, max(0.5, len(sweeps_t) - 0.5))
+        width = bin_s or max(1.0 / rec.rate, (t[-1] - t[0]) / 100)
+        hist = spikes.psth(width)[name]
+        ax_h.stairs(hist.rate, hist.edges, fill=True, color="C1", alpha=0.8)
+        ax_h.set_ylabel("rate (Hz)")
+    axes[-1].set_xlabel("time from trigger (s)")
+    axes[-1].set_xlim(t[0], t[-1])
+    when = rec.rundate.strftime("%Y-%m-%d %H:%M:%S") if rec.rundate else rec.header.rundate
+    axes[0].set_title(f"{rec.header.escope_path.name} — {when} — {name}, trigger at 0",
+                      fontsize=10)
+    return axes

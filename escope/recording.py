@@ -409,10 +409,133 @@ class Recording:
             factor *= conversion_factor(h.units[c], units)
         return h.dtype.type(factor)
 
-    def time(self, *, start: float | None = None, stop: float | None = None) -> np.ndarray:
-        """Sample times in seconds from 0 (from the start of each sweep), float64."""
+    def time(self, *, start: float | None = None, stop: float | None = None,
+             relative_to: str = "start") -> np.ndarray:
+        """Sample times in seconds, float64: from the start of the recording
+        (of each sweep, if triggered), or with ``relative_to="trigger"`` from
+        the trigger (0 at the trigger, negative before it; triggered
+        captures only). `start` and `stop` are always from the start.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from escope.synth import make_evoked_recording
+        >>> path, _ = make_evoked_recording(os.path.join(tempfile.mkdtemp(), "ev"))
+        >>> Recording(path).time(relative_to="trigger")[:2]
+        array([-0.05   , -0.04995])
+        """
+        if relative_to not in ("start", "trigger"):
+            raise ValueError(f"relative_to must be 'start' or 'trigger', not {relative_to!r}")
         window = self.window(start, stop)
-        return np.arange(window.start, window.stop, dtype=np.float64) / self.rate
+        first = window.start
+        if relative_to == "trigger":
+            from .sweeps import SweepView
+
+            first -= SweepView.of(self, "relative_to='trigger'").trigger
+        return np.arange(first, first + window.stop - window.start, dtype=np.float64) / self.rate
+
+    # ------------------------------------------------------------------ sweeps
+    def average(self, channel: int | str, units: UnitLike | None = None, *,
+                baseline: Any = "pretrigger", sweeps: Any = None):
+        """The evoked response of `channel`: mean, SD and count per sample
+        over the sweeps of a triggered capture.
+
+        Parameters
+        ----------
+        channel : int or str
+        units : str, optional
+            Default: the channel's own.
+        baseline : "pretrigger", (t0, t1) or None
+            Subtract from each sweep its mean before the trigger, or in the
+            window ``t0 <= t < t1`` (seconds from the trigger), or nothing.
+        sweeps : slice, sequence of int or bool mask, optional
+            Which sweeps (default: all).
+
+        Returns
+        -------
+        escope.sweeps.Average
+            ``mean``, ``sd`` (``ddof=1``), ``n`` (sweeps with a value at
+            each sample; NaN samples are left out) and ``time`` (seconds
+            from the trigger). One pass over the file in float64, a sweep
+            at a time: constant memory for any number of sweeps.
+
+        Raises
+        ------
+        ValueError
+            For a continuous capture (use :meth:`events` and
+            :meth:`epochs`), a baseline window outside the sweep,
+            ``"pretrigger"`` without a pre-trigger part, no sweep.
+        """
+        from .sweeps import SweepView, average
+
+        return average(SweepView.of(self, "average"), channel, units, baseline=baseline,
+                       sweeps=sweeps)
+
+    def sweep_stats(self, channel: int | str, window: Any, *, units: UnitLike | None = None,
+                    baseline: Any = "pretrigger"):
+        """Per sweep, in `window` (``(t0, t1)`` seconds from the trigger):
+        the peak (the value of largest magnitude after the baseline, signed,
+        first on ties), its latency from the trigger (s), the mean and the
+        area (unit·s).
+
+        Returns
+        -------
+        pandas.DataFrame or dict
+            Columns ``sweep``, ``peak``, ``latency_s``, ``mean``, ``area``
+            (a dict of arrays when pandas is not installed).
+
+        Raises
+        ------
+        ValueError
+            As :meth:`average`, and for a window outside the sweep.
+        """
+        from .sweeps import SweepView, sweep_stats
+
+        return sweep_stats(SweepView.of(self, "sweep_stats"), channel, window, units,
+                           baseline=baseline)
+
+    def events(self, channel: int | str, level: float, direction: int = 1, *,
+               units: UnitLike | None = None, reset: float | None = None) -> np.ndarray:
+        """Times (seconds) where a stimulus `channel` of a continuous capture
+        crosses `level`: upward (`direction` 1) or downward (-1), like a
+        Schmitt trigger re-armed only once the channel is back past `reset`
+        (default ``level / 2``), so noise on a crossing counts it once. A
+        channel already past `level` at the start is no crossing.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from escope.synth import make_evoked_recording
+        >>> path, _ = make_evoked_recording(os.path.join(tempfile.mkdtemp(), "c"),
+        ...                                 continuous=True, n_sweeps=3)
+        >>> Recording(path).events("stim", 2.5).round(3)
+        array([0.05, 0.25, 0.45])
+        """
+        from .sweeps import events
+
+        return events(self, channel, level, direction, units, reset)
+
+    def epochs(self, times: Any, before_s: float, after_s: float):
+        """The sweep view of a continuous capture: the stretches from
+        `before_s` before to `after_s` after each time (e.g. from
+        :meth:`events`), with ``average``, ``sweep_stats`` and ``spikes``
+        as for a triggered capture (:class:`escope.sweeps.Epochs`). Times
+        whose stretch would leave the recording are left out and counted."""
+        from .sweeps import Epochs
+
+        return Epochs(self, times, before_s, after_s)
+
+    def plot_sweeps(self, channel: int | str, spikes: Any = None, *,
+                    units: UnitLike | None = None, baseline: Any = "pretrigger",
+                    bin_s: float | None = None, max_columns: int = 2000, fig: Any = None):
+        """The sweeps of `channel` overlaid (thin, subsampled as :meth:`plot`
+        does), their mean ± SD, the trigger marked; with `spikes` (from
+        :meth:`detectspikes`) a raster (sweep × time) and the PSTH below,
+        on the same time axis. Returns the axes."""
+        from .plotting import plot_sweeps
+
+        return plot_sweeps(self, channel, spikes=spikes, units=units, baseline=baseline,
+                           bin_s=bin_s, max_columns=max_columns, fig=fig)
 
     # ------------------------------------------------------------------ analysis
     def rmsnoise(

@@ -17,7 +17,7 @@ import numpy as np
 
 from .writer import write
 
-__all__ = ["make_recording", "spike_train"]
+__all__ = ["make_recording", "make_evoked_recording", "spike_train"]
 
 
 def _waveform(rate_Hz: float, width_s: float = 0.0012) -> np.ndarray:
@@ -122,4 +122,97 @@ def make_recording(
         path, data, rate_Hz, [f"ai{c}" for c in range(n_channels)], [scale] * n_channels,
         pretrigger_s=pretrigger_s, rundate="20241007-123412", overwrite=overwrite,
     )
+    return out, truth
+
+
+def make_evoked_recording(
+    path: str | os.PathLike,
+    *,
+    n_sweeps: int = 30,
+    sweep_s: float = 0.2,
+    pretrigger_s: float = 0.05,
+    rate_Hz: float = 20000.0,
+    n_channels: int = 2,
+    noise_uV: float = 10.0,
+    response_uV: float = -25.0,
+    latency_s: float = 0.015,
+    jitter_s: float = 0.002,
+    spike_latency_s: float = 0.005,
+    spike_probability: float = 0.9,
+    spike_uV: float = 150.0,
+    firing_Hz: float = 3.0,
+    continuous: bool = False,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> tuple[Path, dict[str, np.ndarray]]:
+    """Write a stimulus-evoked recording: after every stimulus a slow
+    response (a smooth deflection of `response_uV` peaking `latency_s`
+    after it, jittered by `jitter_s`) and, with `spike_probability`, a
+    locked spike `spike_latency_s` after it (jittered by ``jitter_s / 4``),
+    on spontaneous firing and noise.
+
+    By default a triggered capture: `n_sweeps` sweeps of `sweep_s` with the
+    trigger `pretrigger_s` into each. With `continuous`, a continuous
+    recording of the same stimuli, `sweep_s` apart (the first at
+    `pretrigger_s`), with one more channel, ``stim``, in volts: a 5 V pulse
+    of 1 ms at each stimulus (find them with ``rec.events("stim", 2.5)``).
+
+    Returns
+    -------
+    (pathlib.Path, dict)
+        The ``.escope`` path, and per channel the sample indices of the
+        locked spikes' peaks (from the start of the sweep, or of the
+        recording if continuous).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path, truth = make_evoked_recording(os.path.join(tempfile.mkdtemp(), "ev"),
+    ...                                     n_sweeps=5)
+    >>> sorted(truth), len(truth["ai0"]) <= 5
+    (['ai0', 'ai1'], True)
+    """
+    rng = np.random.default_rng(seed)
+    S = int(round(sweep_s * rate_Hz))
+    trig = int(round(pretrigger_s * rate_Hz))
+    total = S * n_sweeps
+    wave = _waveform(rate_Hz)
+    peak = int(np.argmin(wave))
+    t = np.arange(S) / rate_Hz
+    data = np.empty((n_channels, total), dtype=np.float32)
+    truth = {}
+    for c in range(n_channels):
+        y = rng.normal(0.0, noise_uV, total)
+        locked = []
+        for n in range(n_sweeps):
+            at = pretrigger_s + latency_s + rng.normal(0, jitter_s)
+            width = 0.004
+            y[n * S:(n + 1) * S] += response_uV * np.exp(-0.5 * ((t - at) / width) ** 2)
+            if rng.random() < spike_probability:
+                s_at = trig + int(round((spike_latency_s + rng.normal(0, jitter_s / 4))
+                                        * rate_Hz))
+                locked.append(n * S + s_at)
+        spont = spike_train(total, rate_Hz, firing_Hz, rng)
+        # spontaneous spikes stay clear of the locked ones and of sweep edges
+        near = np.isin(spont // 50, np.array(locked, dtype=np.int64) // 50)
+        edge = (spont % S < len(wave)) | (spont % S > S - 2 * len(wave))
+        peaks = np.unique(np.concatenate([np.asarray(locked, dtype=np.int64),
+                                          spont[~near & ~edge]]))
+        peaks = peaks[np.diff(peaks, prepend=-10**9) > 2 * len(wave)]
+        for p in peaks:
+            y[p - peak: p - peak + len(wave)] += spike_uV * rng.uniform(0.8, 1.2) * wave
+        data[c] = y
+        kept = np.intersect1d(peaks, locked)
+        truth[f"ai{c}"] = kept if continuous else kept % S
+    names = [f"ai{c}" for c in range(n_channels)]
+    scale = ["1 uV"] * n_channels
+    if continuous:
+        stim = np.zeros((1, total), dtype=np.float32)
+        for n in range(n_sweeps):
+            stim[0, n * S + trig: n * S + trig + max(1, int(0.001 * rate_Hz))] = 5.0
+        out = write(path, np.concatenate([data, stim]), rate_Hz, names + ["stim"],
+                    scale + ["1 V"], rundate="20241007-123412", overwrite=overwrite)
+    else:
+        out = write(path, data.reshape(n_channels, n_sweeps, S), rate_Hz, names, scale,
+                    pretrigger_s=pretrigger_s, rundate="20241007-123412", overwrite=overwrite)
     return out, truth
