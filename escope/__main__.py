@@ -86,14 +86,55 @@ def _spikes(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
-def _nwb(args: argparse.Namespace) -> None:
+def _nwb(args: argparse.Namespace) -> int:
     try:
         from escope_neo.nwb import write_nwb
     except ImportError as exc:  # pynwb missing
         raise ValueError(f"the nwb command needs the [nwb] extra: pip install "
                          f"'escope-analysis[nwb]' ({exc})") from None
-    out = write_nwb(args.file, args.output, timezone=args.timezone, overwrite=args.force)
-    print(f"wrote {out} (validated)")
+    paths, output = list(args.paths), args.output
+    if output is None and len(paths) == 2 and paths[1].lower().endswith(".nwb"):
+        paths, output = paths[:1], paths[1]  # nwb FILE OUT.nwb
+    single = (len(paths) == 1 and not Path(paths[0]).is_dir()
+              and (output is None or output.lower().endswith(".nwb")))
+    options = dict(metadata=args.metadata, spikes=args.spikes, k=args.k,
+                   compress=not args.no_compress, require_dandi=args.require_dandi,
+                   timezone=args.timezone)
+    if single:
+        report: list = []
+        out = write_nwb(paths[0], output, overwrite=args.force, report=report, **options)
+        print(f"wrote {out} (validated)")
+        _print_inspection(report)
+        return 0
+    if output is None:
+        raise ValueError("give the output folder with -o OUTDIR (several recordings, or a "
+                         "folder)")
+    from escope_neo.nwb_folder import write_nwb_folder
+
+    result = write_nwb_folder(paths, output, jobs=args.jobs, scheduler=args.scheduler,
+                              force=args.force, recursive=args.recursive, **options)
+    for row in result.rows:
+        name = Path(row["output"]).name
+        if row["status"] == "failed":
+            print(f"failed   {Path(row['path']).name}: {row['error']}")
+        elif row["status"] == "skipped":
+            print(f"skipped  {name} (done by an earlier run; --force redoes it)")
+        else:
+            found = ", ".join(f"{n} {kind.lower().replace('_', ' ')}"
+                              for kind, n in row["inspector"].items()) or "nothing"
+            print(f"wrote    {name} (NWB Inspector: {found})")
+    failed = len(result.failed)
+    print(f"{len(result.rows)} recording(s): {failed} failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _print_inspection(report: list) -> None:
+    if not report:
+        print("NWB Inspector (DANDI's configuration): nothing to report")
+        return
+    print("NWB Inspector (DANDI's configuration), most important first:")
+    for m in report:
+        print(f"  {m.importance}: {m.message} [{m.location}]")
 
 
 def _plot(args: argparse.Namespace) -> None:
@@ -235,15 +276,36 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_spikes)
 
     p = sub.add_parser("nwb", formatter_class=fmt,
-                       help="convert a recording to NWB (voltages as an ElectricalSeries in "
-                            "volts, currents as TimeSeries in amperes); needs the [nwb] extra")
-    p.add_argument("file", help="NAME.escope, NAME.dat, NAME or an http(s) URL")
-    p.add_argument("output", nargs="?", default=None,
-                   help="the .nwb file (default: NAME.nwb beside the recording)")
+                       help="convert recordings to NWB (voltages as an ElectricalSeries in "
+                            "volts, currents as TimeSeries in amperes), checked by the NWB "
+                            "Inspector; needs the [nwb] extra")
+    p.add_argument("paths", nargs="+",
+                   help="a recording (then optionally OUT.nwb), or recordings and folders "
+                        "(then -o OUTDIR)")
+    p.add_argument("-o", "--output", default=None,
+                   help="the .nwb file (one recording; default NAME.nwb beside it) or the "
+                        "output folder")
+    p.add_argument("--metadata", default=None, metavar="FILE.yaml",
+                   help="NWBFile and Subject metadata in neuroconv's layout (see the docs)")
+    p.add_argument("--spikes", action="store_true",
+                   help="add the spikes of the voltage channels (EventDetection)")
+    p.add_argument("-k", type=float, default=5.0,
+                   help="with --spikes: threshold in multiples of the RMS noise")
+    p.add_argument("--no-compress", action="store_true",
+                   help="store the samples uncompressed")
+    p.add_argument("--require-dandi", action="store_true",
+                   help="refuse (nothing written, exit status 2) while the NWB Inspector "
+                        "reports anything CRITICAL")
     p.add_argument("--timezone", default=None,
                    help="zone of the run date, e.g. Europe/Berlin (default: $ESCOPE_TIMEZONE, "
                         "else this computer's)")
-    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="folders: local processes (default: all cores; 1: in this process)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="folders: run on this Dask cluster (needs the [dask] extra)")
+    p.add_argument("-r", "--recursive", action="store_true", help="also look in sub-folders")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output (folders: redo recordings done before)")
     p.set_defaults(run=_nwb)
 
     p = sub.add_parser("plot", formatter_class=fmt, help="plot every channel to an image file")

@@ -60,7 +60,7 @@ from .tables import (
 )
 
 __all__ = ["detect_folder", "analyse_recording", "BatchResult", "SPIKE_COLUMNS",
-           "SUMMARY_COLUMNS"]
+           "SUMMARY_COLUMNS", "execute", "find_inputs"]
 
 
 @dataclass
@@ -75,7 +75,9 @@ class BatchResult:
 
 
 # --------------------------------------------------------------------------- many recordings
-def _inputs(paths: Iterable[str | os.PathLike], recursive: bool) -> list[str]:
+def find_inputs(paths: Iterable[str | os.PathLike], recursive: bool = False) -> list[str]:
+    """The recordings of `paths` (recordings, folders of recordings, URLs),
+    each once, as ``NAME.escope`` paths or URLs."""
     from .format import resolve_paths
     from .folder import find_recordings
 
@@ -165,7 +167,7 @@ def detect_folder(paths: Iterable[str | os.PathLike], output: str | os.PathLike,
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise ValueError(f"jobs must be a positive integer, not {jobs!r}")
     channels = list(channels) if channels is not None else None
-    inputs = _inputs(paths, recursive)
+    inputs = find_inputs(paths, recursive)
     out = Path(output)
     settings = json.dumps({"k": k, "polarity": polarity, "channels": channels}, sort_keys=True)
     parts = out / f"parts-{hashlib.sha256(settings.encode()).hexdigest()[:10]}"
@@ -195,7 +197,8 @@ def detect_folder(paths: Iterable[str | os.PathLike], output: str | os.PathLike,
         write_part(parts / f"{name}.summary.csv", summary_csv(outcome["summary"]))
         result.done.append(path)
 
-    _execute(todo, finish, k, polarity, channels, jobs, scheduler, progress, connect_timeout)
+    execute(todo, safe_analysis, (k, polarity, channels), finish, jobs=jobs,
+            scheduler=scheduler, progress=progress, connect_timeout=connect_timeout)
 
     # The combined tables, in the order of the inputs whichever executor ran
     # them, from every part (this run's and earlier ones') and the failures.
@@ -218,44 +221,44 @@ def detect_folder(paths: Iterable[str | os.PathLike], output: str | os.PathLike,
     return result
 
 
-def _execute(todo: list[str], finish, k: float, polarity: int, channels, jobs, scheduler,
-             progress, connect_timeout: float) -> None:
+def execute(todo: list[str], work, args: tuple, finish, *, jobs: int | None = None,
+            scheduler: Any = None, progress: bool | None = None,
+            connect_timeout: float = 10.0, what: str = "recordings") -> None:
+    """Run ``work(path, *args)`` for every path of `todo` — in this process
+    (``jobs=1``), on local processes, or on a Dask cluster (`scheduler`) —
+    and call ``finish(path, outcome)`` in this process as each one is done.
+    `work` must be a module-level function that never raises (its outcome
+    says what went wrong), so that processes and Dask workers can run it."""
     from .progress import progress_bar
 
     if not todo:
         return
-    with progress_bar(len(todo), "recordings", "recording", enabled=progress) as bar:
-        _run_all(todo, finish, bar, k, polarity, channels, jobs, scheduler, connect_timeout)
+    with progress_bar(len(todo), what, what.rstrip("s"), enabled=progress) as bar:
+        def done(path, outcome):
+            finish(path, outcome)
+            bar.update(1)
 
+        if scheduler is not None:
+            client, own = _connect(scheduler, connect_timeout)
+            try:
+                from distributed import as_completed
 
-def _run_all(todo, finish, bar, k, polarity, channels, jobs, scheduler, connect_timeout):
-    """The executors: Dask, this process, or local processes."""
-    def done(path, outcome):
-        finish(path, outcome)
-        bar.update(1)
+                futures = {client.submit(work, p, *args, pure=False): p for p in todo}
+                # A client that is not the default one: as_completed must be
+                # told which event loop to use.
+                for future in as_completed(list(futures), loop=client.loop):
+                    done(futures[future], future.result())
+            finally:
+                if own:
+                    client.close()
+        elif (jobs or os.cpu_count() or 1) == 1 or len(todo) == 1:
+            for p in todo:
+                done(p, work(p, *args))
+        else:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    if scheduler is not None:
-        client, own = _connect(scheduler, connect_timeout)
-        try:
-            from distributed import as_completed
-
-            futures = {client.submit(safe_analysis, p, k, polarity, channels, pure=False): p
-                       for p in todo}
-            # A client that is not the default one: as_completed must be
-            # told which event loop to use.
-            for future in as_completed(list(futures), loop=client.loop):
-                done(futures[future], future.result())
-        finally:
-            if own:
-                client.close()
-    elif (jobs or os.cpu_count() or 1) == 1 or len(todo) == 1:
-        for p in todo:
-            done(p, safe_analysis(p, k, polarity, channels))
-    else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        workers = min(jobs or os.cpu_count() or 1, len(todo))
-        with ProcessPoolExecutor(workers) as pool:
-            futures = {pool.submit(safe_analysis, p, k, polarity, channels): p for p in todo}
-            for future in as_completed(futures):
-                done(futures[future], future.result())
+            workers = min(jobs or os.cpu_count() or 1, len(todo))
+            with ProcessPoolExecutor(workers) as pool:
+                futures = {pool.submit(work, p, *args): p for p in todo}
+                for future in as_completed(futures):
+                    done(futures[future], future.result())

@@ -62,8 +62,18 @@ class EScopeRecordingInterface(BaseRecordingExtractorInterface):
         return {"session_start_time": self._start_time()}
 
     def get_metadata(self):
+        """neuroconv's metadata with what the recording says, as
+        :func:`escope_neo.write_nwb` writes it: the session's start
+        (timezone-aware), a description and a stable identifier. Lay a
+        metadata file over it as neuroconv does (``load_dict_from_file``,
+        ``dict_deep_update``); :func:`escope_neo.nwb_metadata.load_metadata`
+        checks one first."""
+        from escope import Recording
+
+        from .nwb import recording_metadata
+
         metadata = super().get_metadata()
-        started = self._start_time()
-        if started is not None:
-            metadata["NWBFile"]["session_start_time"] = started
+        ours = recording_metadata(Recording(self.source_data["file_path"]),
+                                  self.source_data.get("timezone"))
+        metadata["NWBFile"].update(ours["NWBFile"])
         return metadata

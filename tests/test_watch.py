@@ -78,10 +78,11 @@ def test_a_broken_recording_is_named_and_skipped(tmp_path):
     assert out.returncode == 1  # and nothing else appeared
 
 
-def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
+def _read_until(fd: int, needle: bytes | tuple, timeout: float) -> bytes:
+    needles = needle if isinstance(needle, tuple) else (needle,)
     seen = b""
     deadline = time.monotonic() + timeout
-    while needle not in seen and time.monotonic() < deadline:
+    while not all(n in seen for n in needles) and time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.2)
         if ready:
             try:
@@ -112,7 +113,7 @@ def test_on_a_terminal_it_draws_and_sigint_ends_it_with_a_summary(tmp_path):
                                           "--noise-s", "0.5", "--poll", "0.05",
                                           "--svg", str(tmp_path / "shot.svg")])
     try:
-        drawn = _read_until(fd, b"detecting", 60)
+        drawn = _read_until(fd, (b"detecting", b"spikes/s", b"threshold", b"ai2 ["), 60)
         assert b"spikes/s" in drawn and b"threshold" in drawn and b"ai2" in drawn
         assert b"\x1b[" in drawn  # it draws (escape sequences), not plain lines
         os.kill(pid, signal.SIGINT)
