@@ -22,6 +22,7 @@ longer than ``escope.engine.SMALL_INPUT`` samples.
 Usage::
 
     python benchmarks/bench_kernels.py [--repeat 7] [--peer DIR]
+                                       [--cpu-name native|haswell|generic|all]
 """
 
 from __future__ import annotations
@@ -38,8 +39,17 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import cpu_target, run_each_target  # noqa: E402
+
+if "--cpu-name" in sys.argv and __name__ == "__main__":
+    _name = sys.argv[sys.argv.index("--cpu-name") + 1]
+    if _name == "all":
+        run_each_target(sys.argv)
+        sys.exit(0)
+    cpu_target(_name)  # before numba is imported: NUMBA_CPU_NAME, a cache of its own
+
 import escope  # noqa: E402
-from benchmarks.machine import describe, interleaved  # noqa: E402
+from benchmarks.machine import describe, interleaved, target_name  # noqa: E402
 from benchmarks.peer import ENV, load_peer, peer_dir  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "20231030-154906"
@@ -127,6 +137,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--peer", default=None, help=f"peer folder (default ${ENV})")
+    ap.add_argument("--cpu-name", default="native",
+                    help="numba compile target: native, haswell (AVX2, no AVX-512), generic "
+                         "(SSE2) or all (each in turn)")
     args = ap.parse_args()
     peer_path = args.peer or (str(peer_dir()) if peer_dir() else None)
     peer = load_peer(peer_path) if peer_path else None
@@ -163,7 +176,7 @@ def main() -> None:
 
     print("\n20 000 000 float32 samples, unit noise with ±8 spikes every 500 samples "
           "(dense: a crossing every 20 samples)")
-    print(f"machine: {describe()}")
+    print(f"machine: {describe()}; numba target: {target_name()}")
     print(f"medians (min–max) of {args.repeat} interleaved repetitions after a warm-up\n")
     print("| what | median | min–max | × F | target |")
     print("| --- | ---: | ---: | ---: | --- |")

@@ -60,3 +60,59 @@ def interleaved(candidates: dict[str, Callable[[], object]],
             fn()
             times[name].append(time.perf_counter() - t0)
     return {name: (statistics.median(v), min(v), max(v)) for name, v in times.items()}
+
+
+#: The compile targets a benchmark can be run for: this CPU's own, and two
+#: stand-ins for older ones (AVX2 without AVX-512; SSE2 only).
+CPU_TARGETS = ("native", "haswell", "generic")
+
+
+def cpu_target(name: str | None) -> None:
+    """Make numba compile for `name` (``native``, ``haswell``, ``generic``):
+    numba reads ``NUMBA_CPU_NAME`` when it is imported, so the process runs
+    itself again with it set (and a cache folder of that target's own, so
+    that no target loads another's machine code). Call before importing
+    numba. ``None`` or ``native`` keeps the process as it is."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if name in (None, "native"):
+        if os.environ.get("NUMBA_CPU_NAME"):
+            raise SystemExit("NUMBA_CPU_NAME is set: unset it or pass --cpu-name")
+        return
+    if name not in CPU_TARGETS:
+        raise SystemExit(f"--cpu-name must be one of {', '.join(CPU_TARGETS)} or all")
+    if os.environ.get("NUMBA_CPU_NAME") == name:
+        return
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "NUMBA_CPU_NAME": name,
+           "NUMBA_CACHE_DIR": str(root / "benchmarks" / "output" / f"numba-cache-{name}")}
+    sys.exit(subprocess.call([sys.executable, *sys.argv], env=env))
+
+
+def target_name() -> str:
+    """The numba compile target in force: ``native (<cpu>)`` or the one set."""
+    name = os.environ.get("NUMBA_CPU_NAME")
+    if name:
+        return name
+    try:
+        import llvmlite.binding as llvm
+
+        return f"native ({llvm.get_host_cpu_name()})"
+    except Exception:  # pragma: no cover
+        return "native"
+
+
+def run_each_target(argv: list[str]) -> None:
+    """``--cpu-name all``: run the benchmark once per target, in turn."""
+    import subprocess
+    import sys
+
+    args = list(argv)
+    i = args.index("--cpu-name")
+    for name in CPU_TARGETS:
+        args[i + 1] = name
+        print(f"\n## numba target: {name}\n", flush=True)
+        subprocess.call([sys.executable, *args], env={k: v for k, v in os.environ.items()
+                                                      if k != "NUMBA_CPU_NAME"})
