@@ -185,16 +185,10 @@ def _sweeps(args: argparse.Namespace) -> None:
     print(f"wrote {out}: {rec.n_sweeps} sweeps of {channel}, "
           f"{spikes.counts()[channel]} spikes (k = {args.k:g})")
     if args.csv:
+        from .tables import write_sweep_stats
+
         window = args.window or (0.0, (rec.n_scans - rec.trigger_index) / rec.rate)
-        stats = rec.sweep_stats(channel, window)
-        columns = ["sweep", "peak", "latency_s", "mean", "area"]
-        rows = zip(*[list(stats[k]) for k in columns])
-        unit = rec.units[rec.header.channel_index(channel)]
-        text = ",".join(["channel", "unit"] + columns) + "\n" + "".join(
-            ",".join([cell(channel), cell(unit)] + [cell(v if k != "sweep" else int(v))
-                                                    for k, v in zip(columns, row)]) + "\n"
-            for row in rows)
-        replace_atomically(Path(args.csv), lambda f: f.write(text.encode("utf-8")))
+        write_sweep_stats(Path(args.csv), rec, channel, window)
         print(f"wrote {args.csv}: peak, latency, mean and area per sweep in "
               f"[{window[0]:g}, {window[1]:g}) s from the trigger")
 

@@ -41,7 +41,7 @@ from .engine import SMALL_INPUT, NoiseEstimator, SpikeDetector
 from .format import FormatError, PartialDataWarning, resolve_paths
 from .units import UnitLike
 
-__all__ = ["follow", "Update", "newer_recording"]
+__all__ = ["follow", "Update", "newer_recording", "load_kernels"]
 
 #: A recording named by the start of its run (saved sweeps add -NNN).
 RUNDATE_RE = re.compile(r"^\d{8}-\d{6}$")
@@ -200,7 +200,7 @@ def follow(path: str | os.PathLike, *, threshold: Any = None, k: float = 5.0,
     noise_s = _seconds(noise_s, "noise_s", zero_ok=True)
     if idle_timeout_s is not None:
         idle_timeout_s = _seconds(idle_timeout_s, "idle_timeout_s", zero_ok=True)
-    _load_kernels()  # before the capture's samples matter: once per process, ~0.5 s
+    load_kernels()  # before the capture's samples matter: once per process, ~0.5 s
     start = time.monotonic()
     rec = _open(path, None if idle_timeout_s is None else start + idle_timeout_s, poll_s)
     h = rec.header
@@ -326,10 +326,11 @@ def follow(path: str | os.PathLike, *, threshold: Any = None, k: float = 5.0,
             last_growth = time.monotonic()
 
 
-def _load_kernels() -> None:
+def load_kernels() -> None:
     """Run the kernels a follower uses once on a few zeros: a process pays
-    their start-up the first time (loading them from numba's cache), and
-    that should not delay the first spikes of a capture."""
+    their start-up the first time (loading them from numba's cache, ~0.5 s),
+    which should not delay the first spikes of a capture. ``watch`` calls it
+    before it waits for a recording."""
     x = np.zeros((64, 2), np.float32)
     SpikeDetector([1.0, 1.0], gains=[1.0, 1.0], job_samples=SMALL_INPUT + 1).feed(x, last=True)
     SpikeDetector([1.0, 1.0], gains=[1.0, 1.0], job_samples=SMALL_INPUT + 1).feed(x)

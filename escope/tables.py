@@ -10,13 +10,14 @@ from typing import Any, Sequence
 
 from .atomic import replace_atomically
 
-__all__ = ["SPIKE_COLUMNS", "SUMMARY_COLUMNS", "analyse_recording", "safe_analysis",
-           "summary_csv", "write_text", "write_part", "part_is_whole", "concatenate",
-           "parquet", "typed", "cell"]
+__all__ = ["SPIKE_COLUMNS", "SUMMARY_COLUMNS", "SWEEP_COLUMNS", "analyse_recording",
+           "safe_analysis", "summary_csv", "write_text", "write_part", "part_is_whole",
+           "concatenate", "parquet", "typed", "cell", "write_sweep_stats"]
 
 SPIKE_COLUMNS = ["recording", "channel", "unit", "sweep", "sample", "time_s", "amplitude"]
 SUMMARY_COLUMNS = ["recording", "channel", "unit", "noise", "threshold", "n_spikes",
                    "duration_s", "rate_Hz", "status", "error", "path"]
+SWEEP_COLUMNS = ["channel", "unit", "sweep", "peak", "latency_s", "mean", "area"]
 
 
 def cell(value: Any) -> str:
@@ -148,3 +149,17 @@ def typed(row: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+
+
+def write_sweep_stats(path: Path, rec: Any, channel: str, window: Any) -> None:
+    """``rec.sweep_stats(channel, window)`` as a CSV table
+    (:data:`SWEEP_COLUMNS`), written atomically."""
+    stats = rec.sweep_stats(channel, window)
+    unit = rec.units[rec.header.channel_index(channel)]
+    columns = SWEEP_COLUMNS[2:]
+    rows = zip(*[list(stats[k]) for k in columns])
+    text = ",".join(SWEEP_COLUMNS) + "\n" + "".join(
+        ",".join([cell(channel), cell(unit)] + [cell(int(v) if k == "sweep" else float(v))
+                                                for k, v in zip(columns, row)]) + "\n"
+        for row in rows)
+    write_text(path, text)

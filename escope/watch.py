@@ -216,6 +216,9 @@ def watch(target: str | os.PathLike, *, k: float = 5.0, noise_s: float = 10.0, c
         display = Live(view.table(), console=Console(file=out), refresh_per_second=4,
                        transient=False)
         display.start()
+    from .live import load_kernels
+
+    load_kernels()  # numba's start-up now, before a capture, not during one
     status = 0
     skip: set[Path] = set()
     last_line = 0.0
