@@ -218,7 +218,7 @@ def watch(target: str | os.PathLike, *, k: float = 5.0, noise_s: float = 10.0, c
         display.start()
     from .live import load_kernels
 
-    load_kernels()  # numba's start-up now, before a capture, not during one
+    loaded = False
     status = 0
     skip: set[Path] = set()
     last_line = 0.0
@@ -237,6 +237,9 @@ def watch(target: str | os.PathLike, *, k: float = 5.0, noise_s: float = 10.0, c
                         print(f"{time.strftime('%H:%M:%S')} no recording in {target} yet; "
                               "waiting", file=out, flush=True)
                         last_line = time.monotonic()
+                    if not loaded:  # numba's start-up while waiting, not during a capture
+                        load_kernels()
+                        loaded = True
                     time.sleep(poll_s)
                     continue
             try:

@@ -36,9 +36,10 @@ def test_plain_lines_and_csv_on_a_folder_across_a_restart(tmp_path):
                                       str(tmp_path / "live.csv")],
                              env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
-    time.sleep(0.5)  # it starts before any recording exists
+    first = watch.stdout.readline()  # it starts before any recording exists
     writer = _writer(data, "20241007-120000", "--seconds", "1.0", "--then", "20241007-120002")
     out, err = watch.communicate(timeout=120)
+    out = first + out
     assert writer.wait(timeout=60) == 0
     assert watch.returncode == 0, err
     lines = out.splitlines()
