@@ -39,14 +39,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.machine import cpu_target, run_each_target  # noqa: E402
+from benchmarks.machine import select_cpu_target  # noqa: E402
 
-if "--cpu-name" in sys.argv and __name__ == "__main__":
-    _name = sys.argv[sys.argv.index("--cpu-name") + 1]
-    if _name == "all":
-        run_each_target(sys.argv)
-        sys.exit(0)
-    cpu_target(_name)  # before numba is imported: NUMBA_CPU_NAME, a cache of its own
+if __name__ == "__main__":
+    select_cpu_target(sys.argv)  # before numba is imported: NUMBA_CPU_NAME, a cache of its own
 
 import escope  # noqa: E402
 from benchmarks.machine import describe, interleaved, target_name  # noqa: E402

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import escope  # noqa: E402
-from benchmarks.bench_kernels import REAL, dense_workload, workload  # noqa: E402
+from benchmarks.bench_kernels import FRESH, REAL, dense_workload, workload  # noqa: E402
 from benchmarks.bench_recording import MEMORY, RATES, make  # noqa: E402
 from benchmarks.machine import describe, interleaved  # noqa: E402
 
@@ -68,18 +68,6 @@ kw = dict(method="escope", method_kwargs=dict(peak_sign="both", detect_threshold
 detect_peaks(rec, **kw)
 t0 = time.perf_counter()
 detect_peaks(rec, **kw)
-print(time.perf_counter() - t0)
-"""
-
-FRESH = r"""
-import time
-t0 = time.perf_counter()
-import sys; sys.path.insert(0, {root!r})
-import escope
-rec = escope.Recording({path!r})
-for c in range(rec.n_channels):
-    y = rec.data(c, "uV")
-    escope.detectspikes(y, 5 * escope.rmsnoise(y))
 print(time.perf_counter() - t0)
 """
 

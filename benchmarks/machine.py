@@ -116,3 +116,21 @@ def run_each_target(argv: list[str]) -> None:
         print(f"\n## numba target: {name}\n", flush=True)
         subprocess.call([sys.executable, *args], env={k: v for k, v in os.environ.items()
                                                       if k != "NUMBA_CPU_NAME"})
+
+
+def select_cpu_target(argv: list[str]) -> None:
+    """Act on ``--cpu-name NAME`` in a benchmark's command line, before numba
+    is imported: ``all`` runs the benchmark once per target and exits, any
+    other name re-runs it compiled for that target (see :func:`cpu_target`)."""
+    import sys
+
+    if "--cpu-name" not in argv:
+        return
+    i = argv.index("--cpu-name")
+    if i + 1 >= len(argv):
+        raise SystemExit("--cpu-name needs a value: native, haswell, generic or all")
+    name = argv[i + 1]
+    if name == "all":
+        run_each_target(argv)
+        sys.exit(0)
+    cpu_target(name)
