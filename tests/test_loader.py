@@ -68,8 +68,11 @@ def test_the_notebook_gives_what_the_acquisition_program_gives(served, peer):
 
     noise = escope.rmsnoise(ya, percentile=10)
     # The two noise estimators differ slightly by design (see the migration
-    # guide): within 1 % here.
-    assert peer.rmsnoise(yb, percentile=10) == pytest.approx(noise, rel=0.01)
+    # guide), and the acquisition program's changes from one process to the
+    # next (measured: 6.96 to 7.11 uV over 41 processes, ours 7.014 every
+    # time): within 3 %.
+    assert peer.rmsnoise(yb, percentile=10) == pytest.approx(noise, rel=0.03)
+    assert noise == pytest.approx(7.0139, rel=1e-4)  # ours is deterministic
     for threshold, upper, count in ((100, 300, 308), (5 * noise, 100, 189)):
         mine = escope.detectspikes(ya, threshold, polarity=1, upperthresh=upper)
         theirs = np.asarray(peer.detectspikes(yb, threshold, polarity=1, upperthresh=upper))
