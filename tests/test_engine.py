@@ -306,3 +306,36 @@ def _imported_modules(tree: ast.AST) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             names |= {a.asname or a.name for a in node.names}
     return names
+
+
+@settings(max_examples=150, deadline=None)
+@given(C=st.integers(1, 8), full=st.integers(1, 700), seed=st.integers(0, 2**32 - 1),
+       dtype=st.sampled_from([np.float32, np.float64]), gains=st.booleans(),
+       bad=st.sampled_from([None, np.nan, np.inf]))
+def test_block_stats_kernel_equals_naive_variances(C, full, seed, dtype, gains, bad):
+    # The whole-recording noise kernel against NumPy's population variance of
+    # each (block, channel): any number of rows per block (odd and even: the
+    # kernel sums two rows per step), a tail shorter than a row, short blocks
+    # (NaN), blocks holding NaN or inf (NaN), gains in the samples' dtype.
+    from escope.kernels.noise import block_stats
+
+    rng = np.random.default_rng(seed)
+    nblocks = int(rng.integers(1, 6))
+    blen = np.where(rng.random(nblocks) < 0.2, rng.integers(0, full + 1, nblocks), full)
+    bstart = np.concatenate([[0], np.cumsum(blen)[:-1]]).astype(np.int64)
+    x = (rng.standard_normal((int(blen.sum()), C)) * rng.uniform(0.1, 100) + rng.uniform(-1e3, 1e3)
+         ).astype(dtype)
+    if bad is not None and len(x):
+        x[rng.integers(len(x)), rng.integers(C)] = bad
+    g = (rng.uniform(0.1, 10, C) if gains else np.ones(C)).astype(dtype)
+    gtile = np.tile(g, max(1, 64 // C))
+    var = np.empty((nblocks, C))
+    block_stats(x.reshape(-1), C, gtile, bstart, blen.astype(np.int64), full, var)
+    for b in range(nblocks):
+        scaled = x[bstart[b]:bstart[b] + blen[b]] * g  # scaled in the samples' dtype
+        for c in range(C):
+            y = scaled[:, c].astype(np.float64)
+            if blen[b] != full or not np.isfinite(y).all():
+                assert np.isnan(var[b, c])
+            else:
+                assert var[b, c] == pytest.approx(np.var(y), rel=1e-9, abs=1e-12 * np.mean(y * y))

@@ -152,8 +152,24 @@ def block_stats(xf, C, gtile, bstart, blen, full, var):
             acc_s[w] = 0.0
             acc_ss[w] = 0.0
         rows = n // q
-        for r in range(rows):
-            row = xf[base + r * W : base + (r + 1) * W]  # a slice: vectorizes
+        # Two rows per step: the accumulators live in memory (W of them), so
+        # each step loads and stores them once for two rows' samples. Halving
+        # that traffic measured 1.4x faster compiled for generic x86-64 (SSE2),
+        # ~1.1x for haswell and znver5 (Zen 5); four rows per step helped
+        # haswell more but slowed znver5. Adding the two rows' terms first is
+        # pairwise summation: no less accurate than one row at a time.
+        r = 0
+        while r + 2 <= rows:
+            row = xf[base + r * W : base + (r + 1) * W]  # slices: vectorizes
+            nxt = xf[base + (r + 1) * W : base + (r + 2) * W]
+            for w in range(W):
+                d = np.float64(row[w] * gtile[w]) - shift[w]
+                e = np.float64(nxt[w] * gtile[w]) - shift[w]
+                acc_s[w] += d + e
+                acc_ss[w] += d * d + e * e
+            r += 2
+        if r < rows:
+            row = xf[base + r * W : base + (r + 1) * W]
             for w in range(W):
                 d = np.float64(row[w] * gtile[w]) - shift[w]
                 acc_s[w] += d
