@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["threshold", "polarity", "tkill", "upperthresh", "noise_args", "k", "jobs",
-           "positive_int"]
+           "positive_int", "nonnegative_duration"]
 
 
 def threshold(value: Any) -> float:
@@ -97,3 +97,14 @@ def positive_int(value: Any, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, not {value!r}")
     return int(value)
+
+
+def nonnegative_duration(value: Any, name: str, unit: str = "seconds") -> float:
+    """A finite duration >= 0 (not a bool), in `unit`, named `name` in the error."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} must be a non-negative number of {unit}, not {value!r}")
+    return number

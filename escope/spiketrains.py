@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from . import checks
+
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import Spikes
     from .recording import Recording
@@ -129,10 +131,8 @@ def waveforms(spikes: Spikes, rec: Recording, before_ms: float = 1.0,
     """Cut-outs of ``before_ms`` before to ``after_ms`` after each peak
     (samples ``peak - int(before_ms·rate/1000)`` up to, not including,
     ``peak + int(after_ms·rate/1000)``), in the detection's units."""
-    from .sweeps import check_ms
-
-    before = check_ms(before_ms, "before_ms")
-    after = check_ms(after_ms, "after_ms")
+    before = checks.nonnegative_duration(before_ms, "before_ms", "milliseconds")
+    after = checks.nonnegative_duration(after_ms, "after_ms", "milliseconds")
     nb = int(before * rec.rate / 1000)
     na = int(after * rec.rate / 1000)
     if nb + na < 1:

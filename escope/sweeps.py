@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import checks
 from .units import UnitLike
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -252,8 +253,8 @@ class Epochs(SweepView):
         if rec.triggered:
             raise ValueError("epochs are cut from a continuous capture; a triggered capture "
                              "has its sweeps already (rec.average, rec.sweep_stats)")
-        before = _nonnegative(before_s, "before_s")
-        after = _nonnegative(after_s, "after_s")
+        before = checks.nonnegative_duration(before_s, "before_s")
+        after = checks.nonnegative_duration(after_s, "after_s")
         t = np.asarray(times, dtype=np.float64).ravel()
         if np.isnan(t).any():
             raise ValueError("times must be seconds from the start of the recording, not NaN")
@@ -347,23 +348,4 @@ def events(rec: Recording, channel: Any, level: float, direction: int = 1,
     return (np.concatenate(onsets) if onsets else np.empty(0, np.int64)) / rec.rate
 
 
-def _nonnegative(value: Any, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not (math.isfinite(number) and number >= 0):
-        raise ValueError(f"{name} must be a non-negative number of seconds, not {value!r}")
-    return number
-
-
-def check_ms(value: Any, name: str) -> float:
-    """A non-negative duration in milliseconds."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not (math.isfinite(number) and number >= 0):
-        raise ValueError(f"{name} must be a non-negative number of milliseconds, not {value!r}")
-    return number
 
