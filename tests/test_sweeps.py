@@ -365,3 +365,17 @@ def test_saved_sweeps_are_continuous_for_these_functions(tmp_path):
     with pytest.raises(ValueError, match="continuous capture"):
         spikes.psth(0.001)
     assert escope.Recording(base).events(0, 5.0).tolist() == (np.arange(1, 40, 4) / RATE).tolist()
+
+
+@pytest.mark.parametrize("bad", [-1, -0.001, float("nan"), float("inf"), True, "x", None])
+def test_durations_must_be_non_negative_numbers(tmp_path, bad):
+    from escope import checks
+
+    msg = "after_ms must be a non-negative number of milliseconds, not "
+    with pytest.raises(ValueError, match=msg):
+        checks.nonnegative_duration(bad, "after_ms", "milliseconds")
+    path, _ = make_evoked_recording(tmp_path / "c", n_sweeps=2, continuous=True, seed=1)
+    with pytest.raises(ValueError, match="before_s must be a non-negative number of seconds, not "):
+        Recording(path).epochs([0.5], bad, 0.1)
+    assert checks.nonnegative_duration(0, "x") == 0.0
+    assert checks.nonnegative_duration("2.5", "x") == 2.5
