@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 
 import escope
 from escope import FormatError, Recording
-from tests.test_writer_safety import WRITER
+from tests.test_writer_safety import kill_a_writer
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -114,14 +112,7 @@ def test_random_sigkills_never_lose_the_recording(tmp_path):
                  ["1 mV"] * 2)
     big = {(2, 400_000): 1.0, (3, 300_000): 2.0}
     for _ in range(16):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(base)], env=ENV,
-                                stdout=subprocess.PIPE, text=True)
-        try:
-            assert proc.stdout.readline().strip() == "ready"
-            time.sleep(rng.uniform(0.0, 0.25))
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
+        kill_a_writer(base, rng)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             raw = Recording(base).rawdata()  # never "nothing": this must open

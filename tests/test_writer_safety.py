@@ -58,20 +58,26 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
+def kill_a_writer(base, rng) -> None:
+    """Start WRITER (overwriting `base` again and again) and SIGKILL it at a
+    random moment within its first quarter second of writing."""
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(base)], env=ENV,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.0, 0.25))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
 @pytest.mark.slow
 def test_killed_writers_leave_old_new_or_nothing(tmp_path):
     rng = random.Random(1234)
     base = tmp_path / "r"
     seen = []
     for _ in range(16):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(base)], env=ENV,
-                                stdout=subprocess.PIPE, text=True)
-        try:
-            assert proc.stdout.readline().strip() == "ready"
-            time.sleep(rng.uniform(0.0, 0.25))
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=30)
+        kill_a_writer(base, rng)
         seen.append(_state(base))
     assert "whole" in seen
     # The next write cleans what the killed ones left (temporaries, lock).
