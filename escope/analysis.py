@@ -244,14 +244,20 @@ def _parts(plan: _Plan, unit: int, task_scans: int) -> list[list[tuple[int, int,
     return tasks
 
 
-def _run(tasks: list, work, n_jobs: int, progress: bool | None, what: str) -> list:
-    """Run ``work(task)`` for every task on `n_jobs` threads, in order."""
+def _run(tasks: list, work, n_jobs: int, progress: bool | None, what: str,
+         collect=None) -> list:
+    """Run ``work(task)`` for every task on `n_jobs` threads: the results
+    in order, or, given `collect`, each handed to ``collect(result)`` in
+    order as soon as it is there and not kept (so parts are not all held
+    at once)."""
     from .progress import progress_bar
 
     if not tasks:
         return []
     if progress is None:
         progress = len(tasks) > 1 and sys.stderr.isatty()
+    kept: list = []
+    collect = kept.append if collect is None else collect
     with progress_bar(len(tasks), what, "part", enabled=progress) as bar:
         def one(task):
             result = work(task)
@@ -259,9 +265,13 @@ def _run(tasks: list, work, n_jobs: int, progress: bool | None, what: str) -> li
             return result
 
         if n_jobs == 1 or len(tasks) == 1:
-            return [one(t) for t in tasks]
-        with ThreadPoolExecutor(min(n_jobs, len(tasks))) as pool:
-            return list(pool.map(one, tasks))
+            for t in tasks:
+                collect(one(t))
+        else:
+            with ThreadPoolExecutor(min(n_jobs, len(tasks))) as pool:
+                for result in pool.map(one, tasks):
+                    collect(result)
+    return kept
 
 
 def _noise(rec: Recording, plan: _Plan, chunksize: int, pct: float, n_jobs: int,
@@ -295,10 +305,13 @@ def _noise(rec: Recording, plan: _Plan, chunksize: int, pct: float, n_jobs: int,
                     est.end_segment()
             return est
 
-        parts = _run(_parts(plan, chunksize, task_scans), work, n_jobs, progress, "noise")
-        total = parts[0]
-        for other in parts[1:]:
-            total.absorb(other)
+        # Every part's chunks are moved into one store sized for the whole
+        # window up front, as each part is done: the variances are never
+        # held twice, nor joined from pieces.
+        total = proto.spawn()
+        total.reserve(plan.n_sweeps * (length // chunksize))
+        _run(_parts(plan, chunksize, task_scans), work, n_jobs, progress, "noise",
+             collect=total.absorb)
         cache["noise"] = (key, total, {})
     _, total, by_percentile = cache["noise"]
     if pct not in by_percentile:

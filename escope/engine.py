@@ -790,9 +790,34 @@ class NoiseEstimator:
         self._shape = EventStream([1.0] * self.n_channels, gains=gains, columns=columns,
                                   job_samples=job_samples)
         self._dtype = np.dtype(dtype)
-        self._var: list[list[np.ndarray]] = [[] for _ in range(self.n_channels)]
+        self._empty()
         self._carry: np.ndarray | None = None
         self.names = list(names) if names is not None else None
+
+    def _empty(self) -> None:
+        # One buffer per channel, filled from the front (``_n`` values): no
+        # list of pieces to join, so the variances are never held twice.
+        self._var: list[np.ndarray] = [np.empty(0, self._dtype) for _ in range(self.n_channels)]
+        self._n = [0] * self.n_channels
+
+    def reserve(self, n_chunks: int) -> None:
+        """Make room for `n_chunks` more chunks per channel at once (when the
+        length of the stream is known): the store then never grows by copying."""
+        for k in range(self.n_channels):
+            self._grow(k, checks.positive_int(n_chunks, "n_chunks", minimum=0), exact=True)
+
+    def _grow(self, k: int, extra: int, exact: bool = False) -> None:
+        need = self._n[k] + extra
+        if need > len(self._var[k]):
+            size = need if exact else max(need, 2 * len(self._var[k]), 1024)
+            buf = np.empty(size, self._dtype)
+            buf[:self._n[k]] = self._var[k][:self._n[k]]
+            self._var[k] = buf
+
+    def _append(self, k: int, values: np.ndarray) -> None:
+        self._grow(k, len(values))
+        self._var[k][self._n[k]:self._n[k] + len(values)] = values
+        self._n[k] += len(values)
 
     def feed(self, block: Any) -> None:
         """Add the whole chunks of `block` (scans × channels), carrying a
@@ -821,7 +846,7 @@ class NoiseEstimator:
         parts of one file run on several threads, then pooled by :meth:`absorb`."""
         other = object.__new__(NoiseEstimator)
         other.__dict__.update(self.__dict__)
-        other._var = [[] for _ in range(self.n_channels)]
+        other._empty()
         other._carry = None
         return other
 
@@ -838,10 +863,10 @@ class NoiseEstimator:
             block_stats(x.reshape(-1), shape.width, shape.gain_tile(),
                         np.arange(nchunks, dtype=np.int64) * cs, np.full(nchunks, cs, np.int64),
                         cs, var)
-            rows = var.T[shape.columns]  # one copy, a contiguous row per channel
-            bad = np.isnan(rows)  # chunks holding NaN or inf give none
-            for k, any_bad in enumerate(bad.any(axis=1).tolist()):
-                self._var[k].append(rows[k][~bad[k]] if any_bad else rows[k])
+            bad = np.isnan(var)  # chunks holding NaN or inf give none
+            for k, (col, any_bad) in enumerate(zip(shape.columns.tolist(),
+                                                   bad.any(axis=0)[shape.columns].tolist())):
+                self._append(k, var[~bad[:, col], col] if any_bad else var[:, col])
             return
         if small:
             from .kernels.small import chunk_var
@@ -851,24 +876,24 @@ class NoiseEstimator:
             y = shape.column(x, k)
             if y.dtype.kind == "f" and y.dtype.itemsize > 8:  # pragma: no cover
                 y = y.astype(np.float64)
-            self._var[k].append(np.asarray(chunk_var(y, cs), dtype=self._dtype))
+            self._append(k, np.asarray(chunk_var(y, cs), dtype=self._dtype))
 
     def absorb(self, other: "NoiseEstimator") -> None:
-        """Add the chunks of `other` (another part of the same channels,
-        e.g. run on another thread): the order of chunks does not matter."""
-        for mine, theirs in zip(self._var, other._var):
-            mine.extend(theirs)
+        """Move the chunks of `other` (another part of the same channels,
+        e.g. run on another thread) into this one; `other` is left empty.
+        The order of chunks does not matter."""
+        for k in range(self.n_channels):
+            self._append(k, other.variances(k))
+        other._empty()
 
     def counts(self) -> list[int]:
         """Chunks per channel that gave a variance."""
-        return [sum(len(v) for v in parts) for parts in self._var]
+        return list(self._n)
 
     def variances(self, k: int) -> np.ndarray:
-        """The chunk variances of channel `k`, in the order fed."""
-        parts = self._var[k]
-        if len(parts) != 1:
-            parts[:] = [np.concatenate(parts) if parts else np.empty(0, self._dtype)]
-        return parts[0]
+        """The chunk variances of channel `k`, in the order fed (a view: do
+        not change it)."""
+        return self._var[k][:self._n[k]]
 
     def value(self, percentile: float | None = None) -> list[float]:
         """The noise of each channel (in the units of ``block * gains``), at

@@ -167,6 +167,42 @@ def test_noise_of_blocks_equals_rmsnoise_of_the_whole(data, x, chunksize, percen
     assert est.value() == pytest.approx(wants, rel=1e-9, abs=1e-300)
 
 
+@SETTINGS
+@given(data=st.data(), x=signals(), chunksize=st.sampled_from([2, 7, 30]))
+def test_parts_absorbed_equal_rmsnoise_of_the_whole(data, x, chunksize):
+    # A file's parts run as estimators of their own (spawn) and are moved
+    # into one store (absorb), reserved up front or not, too little or
+    # enough: the result is the whole trace's, and a part is left empty.
+    from escope.spikex import rmsnoise
+
+    n, C = x.shape
+    total = NoiseEstimator(C, chunksize)
+    reserve = data.draw(st.none() | st.integers(0, n // chunksize + 2))
+    if reserve is not None:
+        total.reserve(reserve)
+    i = 0
+    while i < n:
+        m = data.draw(st.integers(1, max(1, n // chunksize))) * chunksize
+        part = total.spawn()
+        part.feed(x[i:i + m])
+        total.absorb(part)
+        assert part.counts() == [0] * C
+        i += m
+    y = x[: n // chunksize * chunksize].astype(np.float64).reshape(-1, chunksize, C)
+    assert total.counts() == np.isfinite(y).all(axis=1).sum(axis=0).tolist()
+    try:
+        wants = [rmsnoise(x[:, c], chunksize) for c in range(C)]
+    except ValueError:
+        return  # too short or all NaN: test_noise_of_blocks_... checks those
+    assert total.value() == pytest.approx(wants, rel=1e-9, abs=1e-300)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3", None])
+def test_reserve_refuses_what_is_not_a_count(bad):
+    with pytest.raises(ValueError, match=r"n_chunks must be an integer >= 0, not "):
+        NoiseEstimator(2).reserve(bad)
+
+
 def test_memory_stays_constant_over_a_long_stream():
     # An offset keeps an event open for a million samples: what the detector
     # holds is its state, not the samples.
