@@ -90,6 +90,18 @@ def candidate_bounds(dtype: np.dtype, thr: float) -> tuple[Any, Any]:
     return dtype.type(min(top, info.max)), dtype.type(max(-top, info.min))
 
 
+def map_pages(x: np.ndarray) -> None:
+    """Take the page faults of block `x` (scans × columns, a view of a file
+    mapping or any array) before a kernel reads it: see
+    :func:`escope.kernels.common.touch`. For the kernels only (it loads
+    numba)."""
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        return
+    from .kernels.common import FAULT_AROUND, touch
+
+    touch(x[:, 0], max(1, FAULT_AROUND // max(1, abs(x.strides[0]))))
+
+
 def kth_smallest(values: np.ndarray, k: int) -> float:
     """The `k`-th smallest (0-based) of `values` (no NaN): NumPy for a few,
     the kernel's sampled bracket for many (a full partition is slow)."""
@@ -412,6 +424,8 @@ class EventStream:
         local = np.clip(self.pos - at, 0, n)
         local[self.open] = n  # nothing opens while an event is open
         path = self.path(x)
+        if path != "numpy":
+            map_pages(x)
         if path == "numpy":
             from .kernels.small import events
 
@@ -855,6 +869,8 @@ class NoiseEstimator:
         K = self.n_channels
         nchunks = len(x) // cs
         small = shape.small(len(x))
+        if not small:
+            map_pages(x)
         if not small and x.dtype.kind == "f" and x.flags.c_contiguous and (
                 shape.width > 1 or shape.gains is not None):
             from .kernels.noise import block_stats
