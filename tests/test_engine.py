@@ -399,3 +399,15 @@ def test_map_pages_leaves_blocks_unchanged_and_takes_any_shape():
                   x[:, ::-1]):
         map_pages(block)
     np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8, np.int16, np.int64, np.uint8])
+def test_is_float_is_the_dtype_kind_where_kernels_are_compiled(dtype):
+    # The single-compare test |v| >= hi is taken on floats only: for int8,
+    # |-128| does not exist.
+    from numba import njit
+
+    from escope.kernels.common import is_float
+
+    x = np.zeros(3, dtype)
+    assert njit(lambda a: is_float(a))(x) == (np.dtype(dtype).kind == "f") == is_float(x)

@@ -10,7 +10,8 @@ every dtype; the sign test is loop-invariant, so LLVM hoists it.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 #: Every kernel: cached on disk, and releasing the GIL so that plain threads
 #: run channels or parts of a file on several cores.
@@ -42,6 +43,19 @@ def grow(a):
     b[: len(a)] = a
     return b
 
+
+
+def is_float(x):
+    """Whether array `x` holds floats: a constant where a kernel is
+    compiled (each dtype gets its own machine code), so a branch on it costs
+    nothing."""
+    return x.dtype.kind == "f"
+
+
+@overload(is_float, inline="always")
+def _is_float(x):
+    answer = isinstance(x.dtype, types.Float)
+    return lambda x: answer
 
 
 @njit(inline="always")

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit, uint32, uint64
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from .common import JIT, ROW, at_or_above, at_or_below, higher, predicted, resize
+from .common import JIT, ROW, at_or_above, at_or_below, higher, is_float, predicted, resize
 from .prune import tkill_inplace
 
 
@@ -84,6 +84,10 @@ def _scan_rows(x, polarity, thr, hi, lo, w, state, pk_p, h_p, pk_n, h_n, stream,
     ``state[10:13]`` (negative) get (1, its first sample, its peak so far)
     and ``bvs`` the peak's value."""
     n = len(x)
+    # Float samples: ``|v| >= hi`` is ``v >= hi or v <= lo`` exactly (lo is
+    # -hi for floats; NaN passes neither), one compare instead of two. Not
+    # for integers: |-128| is not representable in int8.
+    symmetric = is_float(x) and lo == -hi
     r = state[0]
     next_p = state[1]
     next_n = state[2]
@@ -109,7 +113,10 @@ def _scan_rows(x, polarity, thr, hi, lo, w, state, pk_p, h_p, pk_n, h_n, stream,
         # count is skipped: where events are dense it is wasted work.
         if not dense:
             hits = np.int32(0)
-            if polarity == 0:
+            if polarity == 0 and symmetric:
+                for j in range(len(row)):
+                    hits += np.int32(abs(row[j]) >= hi)
+            elif polarity == 0:
                 for j in range(len(row)):
                     hits += np.int32(row[j] >= hi) + np.int32(row[j] <= lo)
             elif polarity > 0:
@@ -132,7 +139,18 @@ def _scan_rows(x, polarity, thr, hi, lo, w, state, pk_p, h_p, pk_n, h_n, stream,
             p1 = uint32(0)
             n0 = uint32(0)
             n1 = uint32(0)
-            if polarity == 0:
+            if polarity == 0 and symmetric:
+                for j in range(32):
+                    v = row[j]
+                    u = row[j + 32]
+                    bit = uint32(j)
+                    m0 |= uint32(abs(v) >= hi) << bit
+                    m1 |= uint32(abs(u) >= hi) << bit
+                    p0 |= uint32(v <= 0) << bit
+                    p1 |= uint32(u <= 0) << bit
+                    n0 |= uint32(v >= 0) << bit
+                    n1 |= uint32(u >= 0) << bit
+            elif polarity == 0:
                 for j in range(32):
                     v = row[j]
                     u = row[j + 32]
