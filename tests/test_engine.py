@@ -411,3 +411,21 @@ def test_is_float_is_the_dtype_kind_where_kernels_are_compiled(dtype):
 
     x = np.zeros(3, dtype)
     assert njit(lambda a: is_float(a))(x) == (np.dtype(dtype).kind == "f") == is_float(x)
+
+
+def test_only_views_of_memory_maps_are_touched(tmp_path):
+    import mmap
+
+    from escope.engine import _mapped
+
+    path = tmp_path / "x.dat"
+    np.arange(4000, dtype=np.float32).tofile(path)
+    mm = np.memmap(path, dtype=np.float32, mode="r")
+    assert _mapped(mm) and _mapped(np.asarray(mm).reshape(-1, 4)[::3, 1:])
+    with open(path, "rb") as f:
+        raw = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    view = np.frombuffer(raw, dtype=np.float32).reshape(-1, 2)
+    assert _mapped(view)
+    assert not _mapped(np.arange(10.0).reshape(5, 2)) and not _mapped(np.array(mm))
+    del view
+    raw.close()
