@@ -833,8 +833,9 @@ class NoiseEstimator:
     def reserve(self, n_chunks: int) -> None:
         """Make room for `n_chunks` more chunks per channel at once (when the
         length of the stream is known): the store then never grows by copying."""
+        extra = checks.positive_int(n_chunks, "n_chunks", minimum=0)
         for k in range(self.n_channels):
-            self._grow(k, checks.positive_int(n_chunks, "n_chunks", minimum=0), exact=True)
+            self._grow(k, extra, exact=True)
 
     def _grow(self, k: int, extra: int, exact: bool = False) -> None:
         need = self._n[k] + extra
